@@ -1,0 +1,1 @@
+"""Tests for alexa_cam_bridge."""
