@@ -1,0 +1,54 @@
+"""Constants for the Alexa Camera Bridge integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "alexa_cam_bridge"
+MANUFACTURER: Final = "Alexa Camera Bridge"
+
+# config entry data
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_SCHEME: Final = "scheme"
+CONF_CERT_MODE: Final = "cert_mode"
+CONF_CERT_FILE: Final = "cert_file"
+CONF_KEY_FILE: Final = "key_file"
+
+# config entry options
+CONF_CAMERAS: Final = "cameras"  # {entity_id: {CONF_NAME, CONF_VIDEO_ONLY, CONF_KEEP_WARM}}
+CONF_NAME: Final = "name"
+CONF_VIDEO_ONLY: Final = "video_only"
+CONF_KEEP_WARM: Final = "keep_warm"
+CONF_GRACE_SECONDS: Final = "grace_seconds"
+
+SCHEME_RTSP: Final = "rtsp"
+SCHEME_RTSPS: Final = "rtsps"
+CERT_MODE_FILES: Final = "files"
+
+DEFAULT_PORT: Final = 443
+DEFAULT_SCHEME: Final = SCHEME_RTSP
+DEFAULT_GRACE_SECONDS: Final = 30
+DEFAULT_CERT_FILE: Final = "/ssl/fullchain.pem"
+DEFAULT_KEY_FILE: Final = "/ssl/privkey.pem"
+
+# Resolution advertised while a camera has never been probed (it is offline).
+DEFAULT_WIDTH: Final = 1280
+DEFAULT_HEIGHT: Final = 720
+
+# Stream credentials minted for one InitializeCameraStreams call.
+STREAM_TTL_SECONDS: Final = 900
+STREAM_IDLE_TIMEOUT_SECONDS: Final = 30
+SNAPSHOT_TTL_SECONDS: Final = 300
+
+# How long a probe result is trusted, and how long a Discover waits for a probe.
+PROBE_CACHE_SECONDS: Final = 600
+PROBE_TIMEOUT_SECONDS: Final = 4.0
+# Retry interval for binding the stream port after a failure.
+LISTEN_RETRY_SECONDS: Final = 60
+
+API_PATH: Final = "/api/alexa_cam_bridge/smart_home"
+MAX_DIRECTIVE_BYTES: Final = 64 * 1024
+
+ISSUE_PORT_UNAVAILABLE: Final = "port_unavailable"
+ISSUE_CERTIFICATE_INVALID: Final = "certificate_invalid"
