@@ -332,11 +332,17 @@ def expect_error(data: bytes, status: int, *, role: str = "server", **limits: in
 
 
 def expect_error_bytewise(data: bytes, status: int, **limits: int) -> None:
+    """Feed byte by byte: the error must come before the whole input is buffered."""
     parser = RtspParser(role="server", **limits)
-    with pytest.raises(RtspParseError) as info:
-        for i in range(len(data)):
+    error: RtspParseError | None = None
+    for i in range(len(data)):
+        try:
             parser.feed(data[i : i + 1])
-    assert info.value.status == status
+        except RtspParseError as exc:
+            error = exc
+            break
+    assert error is not None
+    assert error.status == status
 
 
 def test_request_line_too_long() -> None:
@@ -546,7 +552,7 @@ def test_parse_transport_tcp() -> None:
 
 def test_parse_transport_without_interleaved_and_lists() -> None:
     specs = parse_transport(
-        'RTP/AVP/TCP;unicast, RTP/AVP;multicast;ttl=4, RTP/AVP/UDP;unicast;client_port=5000'
+        "RTP/AVP/TCP;unicast, RTP/AVP;multicast;ttl=4, RTP/AVP/UDP;unicast;client_port=5000"
         ';server_port=6000-6001;ssrc=1A2B3C4D;mode="PLAY"'
     )
     assert [s.lower_transport for s in specs] == ["TCP", "UDP", "UDP"]
@@ -561,8 +567,15 @@ def test_parse_transport_without_interleaved_and_lists() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", ";unicast", "RTP/AVP/TCP;interleaved=a-b", "RTP/AVP;client_port", "RTP AVP", "x;y",
-     "RTP/AVP;client_port=70000-70001"],
+    [
+        "",
+        ";unicast",
+        "RTP/AVP/TCP;interleaved=a-b",
+        "RTP/AVP;client_port",
+        "RTP AVP",
+        "x;y",
+        "RTP/AVP;client_port=70000-70001",
+    ],
 )
 def test_parse_transport_errors(value: str) -> None:
     with pytest.raises(ValueError):
@@ -572,7 +585,9 @@ def test_parse_transport_errors(value: str) -> None:
 def test_format_transport() -> None:
     spec = TransportSpec(protocol="RTP/AVP/TCP", interleaved=(2, 3), ssrc="0000ABCD")
     assert format_transport(spec) == "RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=0000ABCD"
-    (parsed,) = parse_transport("RTP/AVP;multicast;destination=224.2.0.1;ttl=16;client_port=4588-4589")
+    (parsed,) = parse_transport(
+        "RTP/AVP;multicast;destination=224.2.0.1;ttl=16;client_port=4588-4589"
+    )
     assert format_transport(parsed) == (
         "RTP/AVP;multicast;client_port=4588-4589;destination=224.2.0.1;ttl=16"
     )

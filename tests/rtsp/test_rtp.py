@@ -171,7 +171,8 @@ def test_sender_report_with_cname() -> None:
     assert sdes[8] == 1  # CNAME
     assert sdes[9] == len("alexa_cam_bridge")
     assert sdes[10:26] == b"alexa_cam_bridge"
-    assert sdes[26:] and set(sdes[26:]) == {0}
+    assert sdes[26:]
+    assert set(sdes[26:]) == {0}
     parsed = parse_rtcp(data)
     assert parsed[0] == sr
     assert isinstance(parsed[1], RtcpGeneric)
@@ -196,9 +197,7 @@ def test_build_masks_to_32_bits() -> None:
 def test_parse_compound_rr_sdes_bye_with_padding() -> None:
     rr = struct.pack("!BBHI", 0x80, 201, 1, 0xAABBCCDD)
     bye = struct.pack("!BBHI", 0xA1, 203, 2, 0xAABBCCDD) + b"\x00\x00\x00\x04"
-    sr_with_block = (
-        struct.pack("!BBHIIIIII", 0x81, 200, 12, 9, 10, 11, 12, 13, 14) + b"\x01" * 24
-    )
+    sr_with_block = struct.pack("!BBHIIIIII", 0x81, 200, 12, 9, 10, 11, 12, 13, 14) + b"\x01" * 24
     parsed = parse_rtcp(rr + sr_with_block + bye)
     assert parsed[0] == RtcpGeneric(201, 0, struct.pack("!I", 0xAABBCCDD))
     assert parsed[1] == SenderReport(9, 10, 11, 12, 13, 14)

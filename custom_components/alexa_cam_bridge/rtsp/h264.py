@@ -39,7 +39,7 @@ VCL_TYPES = frozenset(range(NAL_SLICE, NAL_IDR + 1))
 class RtpNalInfo:
     """What one H.264 RTP payload carries.
 
-    ``packet_type`` is the type in the payload's own NAL header: 1–23 for a single NAL
+    ``packet_type`` is the type in the payload's own NAL header: 1-23 for a single NAL
     unit, 24 for STAP-A, 28 for FU-A (others are returned as-is with no inner types).
     ``types`` are the NAL unit types carried: the one unit of a single-NAL packet, every
     aggregated unit of a STAP-A, and the fragmented unit's type for an FU-A (every
@@ -307,7 +307,9 @@ class SpsInfo:
     def level(self) -> str:
         """The level as written in the spec, e.g. ``"3.1"`` (``"1b"`` for level 1b)."""
         if self.level_idc == 9 or (
-            self.level_idc == 11 and self.profile_idc in (66, 77, 88) and self.constraint_flags & 0x10
+            self.level_idc == 11
+            and self.profile_idc in (66, 77, 88)
+            and self.constraint_flags & 0x10
         ):
             return "1b"
         return f"{self.level_idc // 10}.{self.level_idc % 10}"
@@ -418,8 +420,8 @@ def sprop_parameter_sets(sps: bytes, pps: bytes) -> str:
 def parse_sprop_parameter_sets(value: str) -> list[bytes]:
     """Decode ``sprop-parameter-sets`` into NAL units; ``ValueError`` on invalid base64."""
     out: list[bytes] = []
-    for item in value.split(","):
-        item = item.strip()
+    for raw in value.split(","):
+        item = raw.strip()
         if not item:
             continue
         padded = item + "=" * (-len(item) % 4)
@@ -431,7 +433,7 @@ def parse_sprop_parameter_sets(value: str) -> list[bytes]:
 
 
 def profile_level_id(sps: BytesLike) -> str:
-    """The ``profile-level-id`` fmtp value: SPS bytes 1–3 as six lower-case hex digits."""
+    """The ``profile-level-id`` fmtp value: SPS bytes 1-3 as six lower-case hex digits."""
     raw = _strip_start_code(sps)
     if len(raw) < 4:
         raise ValueError("SPS too short")

@@ -98,9 +98,7 @@ class Headers:
         self._fields: list[tuple[str, str]] = []
         if fields is None:
             return
-        pairs: Iterable[tuple[str, str]] = (
-            fields.items() if isinstance(fields, Mapping) else fields
-        )
+        pairs: Iterable[tuple[str, str]] = fields.items() if isinstance(fields, Mapping) else fields
         for name, value in pairs:
             self.add(name, value)
 
@@ -371,7 +369,9 @@ class RtspParser:
                         raise RtspParseError(413, "Interleaved frame too large")
                     if end - pos < length + 4:
                         break
-                    out.append(InterleavedFrame(buf[pos + 1], bytes(view[pos + 4 : pos + 4 + length])))
+                    out.append(
+                        InterleavedFrame(buf[pos + 1], bytes(view[pos + 4 : pos + 4 + length]))
+                    )
                     pos += 4 + length
                     continue
                 if first in _CR_LF:
@@ -523,8 +523,9 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
         if name.lower() == "content-length":
             if not body or length_written:
                 continue
-            value = str(len(body))
             length_written = True
+            out += (name, ": ", str(len(body)), "\r\n")
+            continue
         out += (name, ": ", value, "\r\n")
     if body and not length_written:
         out.append(f"Content-Length: {len(body)}\r\n")
@@ -700,7 +701,7 @@ def parse_range(value: str) -> tuple[float | None, float | None] | None:
     ``None`` for a missing bound or ``now``; returns ``None`` for non-npt ranges (smpte,
     clock) or unparsable values.
     """
-    spec = value.split(";")[0].strip()
+    spec = value.split(";", maxsplit=1)[0].strip()
     unit, sep, rest = spec.partition("=")
     if not sep or unit.strip().lower() != "npt":
         return None
@@ -720,7 +721,10 @@ def format_range(start: float = 0.0, end: float | None = None) -> str:
 
 def format_rtp_info(entries: Iterable[tuple[str, int, int]]) -> str:
     """Format an ``RTP-Info`` value from ``(url, seq, rtptime)`` entries."""
-    return ",".join(f"url={url};seq={seq & 0xFFFF};rtptime={rtptime & 0xFFFFFFFF}" for url, seq, rtptime in entries)
+    return ",".join(
+        f"url={url};seq={seq & 0xFFFF};rtptime={rtptime & 0xFFFFFFFF}"
+        for url, seq, rtptime in entries
+    )
 
 
 def parse_rtp_info(value: str) -> list[tuple[str, int | None, int | None]]:
