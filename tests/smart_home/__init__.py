@@ -1,0 +1,1 @@
+"""Tests for the pure Alexa Smart Home layer (no Home Assistant needed)."""
