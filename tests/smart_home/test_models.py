@@ -108,3 +108,58 @@ def test_not_supported_in_current_mode() -> None:
     }
     with pytest.raises(ValueError, match="currentDeviceMode"):
         NotSupportedInCurrentModeError("m", "PRIVACY")
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "message", "extra"),
+    [
+        (AlexaError.invalid_directive("m"), InvalidDirectiveError, "m", {}),
+        (
+            AlexaError.no_such_endpoint("camera#x"),
+            NoSuchEndpointError,
+            "No camera with endpointId camera#x",
+            {},
+        ),
+        (
+            AlexaError.no_such_endpoint("camera#x", "removed"),
+            NoSuchEndpointError,
+            "No camera with endpointId camera#x: removed",
+            {},
+        ),
+        (
+            AlexaError.endpoint_unreachable("camera#x"),
+            EndpointUnreachableError,
+            "Camera camera#x is unreachable",
+            {},
+        ),
+        (
+            AlexaError.endpoint_unreachable("camera#x", "port closed"),
+            EndpointUnreachableError,
+            "Camera camera#x is unreachable: port closed",
+            {},
+        ),
+        (AlexaError.internal_error("m"), InternalError, "m", {}),
+        (
+            AlexaError.not_supported_in_current_mode("m"),
+            NotSupportedInCurrentModeError,
+            "m",
+            {"currentDeviceMode": "NOT_PROVISIONED"},
+        ),
+        (
+            AlexaError.not_supported_in_current_mode("m", "OTHER"),
+            NotSupportedInCurrentModeError,
+            "m",
+            {"currentDeviceMode": "OTHER"},
+        ),
+        (AlexaError.invalid_value("m"), InvalidValueError, "m", {}),
+        (AlexaError.bridge_unreachable("m"), BridgeUnreachableError, "m", {}),
+        (AlexaError.accept_grant_failed("m"), AcceptGrantFailedError, "m", {}),
+    ],
+)
+def test_constructors(
+    error: AlexaError, cls: type[AlexaError], message: str, extra: dict[str, str]
+) -> None:
+    """The AlexaError constructors build the matching subclass."""
+    assert type(error) is cls
+    assert error.message == message
+    assert error.payload_extra == extra
