@@ -1,0 +1,1 @@
+"""Tests for the forwarding Lambda, run against real local HTTP(S) servers."""
