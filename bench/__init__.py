@@ -1,0 +1,1 @@
+"""Benchmarks for alexa_cam_bridge."""
