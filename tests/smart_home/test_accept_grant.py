@@ -9,6 +9,7 @@ import pytest
 
 from custom_components.alexa_cam_bridge.smart_home import (
     AcceptGrantFailedError,
+    AlexaError,
     BridgeUnreachableError,
 )
 
@@ -42,6 +43,10 @@ async def test_accept_grant() -> None:
         (AcceptGrantFailedError("LWA said no"), "LWA said no"),
         (BridgeUnreachableError("Token store unavailable"), "Token store unavailable"),
         (RuntimeError(f"POST failed for code={GRANT_CODE}"), "Unexpected error"),
+        (
+            AlexaError("ACCEPT_GRANT_FAILED", "Wrong namespace, still a grant failure"),
+            "Wrong namespace, still a grant failure",
+        ),
     ],
 )
 async def test_backend_failure(
@@ -60,7 +65,20 @@ async def test_backend_failure(
         assert secret not in caplog.text
         assert secret not in text
     if isinstance(error, RuntimeError):
+        assert "Alexa.Authorization.AcceptGrant for endpoint None failed unexpectedly" in (
+            caplog.text
+        )
         assert "RuntimeError: POST failed for code=**REDACTED**" in caplog.text
+
+
+async def test_invalid_directive_is_a_grant_failure() -> None:
+    """Even a malformed AcceptGrant is answered in the Alexa.Authorization namespace."""
+    raw = accept_grant_directive()
+    raw["directive"]["header"]["payloadVersion"] = "2"
+    message = await answer(raw, FakeBackend())
+    namespace, error_type, text = error_of(message)
+    assert (namespace, error_type) == ("Alexa.Authorization", "ACCEPT_GRANT_FAILED")
+    assert "payloadVersion" in text
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,6 @@ from typing import Any, Final
 from .camera_streams import camera_streams_payload, parse_stream_request
 from .discovery import discover
 from .errors import (
-    ACCEPT_GRANT_FAILED,
     AcceptGrantFailedError,
     AlexaError,
     EndpointUnreachableError,
@@ -261,15 +260,7 @@ async def _accept_grant(
         raise AcceptGrantFailedError("directive.payload.grant.code is missing")
     if not isinstance(grantee_token, str) or not grantee_token:
         raise AcceptGrantFailedError("directive.payload.grantee.token is missing")
-    try:
-        await backend.accept_grant(code, grantee_token)
-    except AlexaError as err:
-        if err.error_type == ACCEPT_GRANT_FAILED:
-            raise
-        raise AcceptGrantFailedError(err.message) from err
-    except Exception as exc:
-        _log_unexpected(exchange, exc)
-        raise AcceptGrantFailedError("Unexpected error while accepting the grant") from None
+    await backend.accept_grant(code, grantee_token)
     return build_event(
         "Alexa.Authorization",
         "AcceptGrant.Response",
@@ -309,8 +300,14 @@ def _log_unexpected(exchange: _Exchange, exc: Exception) -> None:
 
 
 def _error_answer(error: AlexaError, exchange: _Exchange) -> dict[str, Any]:
-    """Build the ErrorResponse for ``error``, its message free of the directive's tokens."""
-    if not is_reportable_error(error):
+    """Build the ErrorResponse for ``error``, its message free of the directive's tokens.
+
+    Every failure of an AcceptGrant is answered ``Alexa.Authorization``
+    ``ACCEPT_GRANT_FAILED`` (with the failure's message), as Alexa expects.
+    """
+    if exchange.label == _ACCEPT_GRANT:
+        error = AcceptGrantFailedError(error.message)
+    elif not is_reportable_error(error):
         _LOGGER.warning(
             "%s for endpoint %s raised %s %s, which Alexa does not accept; "
             "answering INTERNAL_ERROR",
@@ -391,9 +388,6 @@ def unavailable_response(
     # before objecting is recorded in ``exchange`` and echoed.
     with contextlib.suppress(Exception):
         _parse(raw, exchange)
-    error = AlexaError(error_type, message)
-    if exchange.label == _ACCEPT_GRANT:
-        error = AcceptGrantFailedError(message)
-    answer = _error_answer(error, exchange)
+    answer = _error_answer(AlexaError(error_type, message), exchange)
     _log_outcome(exchange, answer)
     return answer
