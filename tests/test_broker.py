@@ -59,7 +59,7 @@ def test_revoke_camera() -> None:
 
 def test_mint_rejects_unknown_auth_type() -> None:
     with pytest.raises(ValueError):
-        StreamBroker().mint("a", ttl=1, auth_type="NONE")  # type: ignore[arg-type]
+        StreamBroker().mint("a", ttl=1, auth_type="NONE")
 
 
 def test_snapshot_tokens() -> None:

@@ -126,9 +126,17 @@ class StreamBroker:
         self._grants: dict[str, StreamGrant] = {}
         self.failures = failure_limiter if failure_limiter is not None else FailureLimiter()
 
-    def mint(self, camera_id: str, *, ttl: float, auth_type: AuthType) -> StreamGrant:
-        """Create a grant for ``camera_id`` valid for ``ttl`` seconds."""
-        if auth_type not in ("BASIC", "DIGEST"):
+    def mint(self, camera_id: str, *, ttl: float, auth_type: str) -> StreamGrant:
+        """Create a grant for ``camera_id`` valid for ``ttl`` seconds.
+
+        ``auth_type`` is ``"BASIC"`` or ``"DIGEST"`` (``ValueError`` otherwise).
+        """
+        checked: AuthType
+        if auth_type == "BASIC":
+            checked = "BASIC"
+        elif auth_type == "DIGEST":
+            checked = "DIGEST"
+        else:
             raise ValueError(f"unsupported auth type {auth_type!r}")
         self._purge()
         grant = StreamGrant(
@@ -137,7 +145,7 @@ class StreamBroker:
             username=secrets.token_urlsafe(_TOKEN_BYTES // 2),
             password=secrets.token_urlsafe(_TOKEN_BYTES),
             expires_at=self._clock() + ttl,
-            auth_type=auth_type,
+            auth_type=checked,
         )
         self._grants[grant.stream_id] = grant
         return grant
