@@ -3,7 +3,6 @@ camera entities that stream from real RTSP cameras, a test PKI and a configured 
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
@@ -34,6 +32,7 @@ from custom_components.alexa_cam_bridge.const import (
     CONF_VIDEO_ONLY,
     DOMAIN,
 )
+from script.dev.acb_demo_camera.camera import DemoRtspCamera
 from tests.peers.tls import TestPki
 
 pytest_plugins = ["tests.peers.fixtures"]
@@ -62,42 +61,13 @@ def free_port() -> int:
         return port
 
 
-class RtspCamera(Camera):
-    """A camera entity whose stream is a real RTSP URL; snapshots are grabbed by ffmpeg."""
-
-    _attr_supported_features = CameraEntityFeature.STREAM
-    _attr_should_poll = False
+class RtspCamera(DemoRtspCamera):
+    """script/develop's demo camera entity, with availability under the test's control."""
 
     def __init__(self, name: str, source: str | None, *, available: bool = True) -> None:
         """Name the entity and point it at an RTSP URL (None: no stream)."""
-        super().__init__()
-        self._attr_name = name
-        self._attr_unique_id = f"rtsp-{name}"
+        super().__init__(name, source)
         self._attr_available = available
-        self.source = source
-
-    async def stream_source(self) -> str | None:
-        """The upstream RTSP URL."""
-        return self.source
-
-    async def async_camera_image(
-        self, width: int | None = None, height: int | None = None
-    ) -> bytes | None:
-        """One JPEG frame from the camera, decoded by ffmpeg."""
-        if self.source is None:
-            return None
-        proc = await asyncio.create_subprocess_exec(
-            "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", self.source,
-            "-frames:v", "1", "-f", "image2", "-c:v", "mjpeg", "-",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return None
-        return out or None
 
     def set_available(self, available: bool) -> None:
         """Flip availability and write the state."""
@@ -178,4 +148,3 @@ async def loaded_entry(
     yield entry
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-

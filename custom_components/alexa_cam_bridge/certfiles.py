@@ -13,7 +13,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import ExtensionOID
 
 # Modern AEAD suites only for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -60,7 +59,7 @@ def _read(path: str, what: str) -> bytes:
 
 def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
     return tuple(san.get_values_for_type(x509.DNSName))
@@ -69,8 +68,8 @@ def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
 def name_matches(host: str, names: tuple[str, ...]) -> bool:
     """RFC 6125 matching of a DNS host name against SAN dNSNames (one left-most wildcard)."""
     host = host.lower().rstrip(".")
-    for name in names:
-        name = name.lower().rstrip(".")
+    for raw in names:
+        name = raw.lower().rstrip(".")
         if name == host:
             return True
         if name.startswith("*."):
@@ -143,4 +142,3 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.load_cert_chain(cert_file, key_file)
     return ctx
-

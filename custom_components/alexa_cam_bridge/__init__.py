@@ -1,0 +1,185 @@
+"""Alexa Camera Bridge: play Home Assistant cameras on Echo Show and Fire TV."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.typing import ConfigType
+
+from .bridge import HaBackend, camera_configs
+from .broker import StreamBroker
+from .certfiles import CertificateError, CertificateInfo, load_and_validate, server_context
+from .const import (
+    CONF_CERT_FILE,
+    CONF_GRACE_SECONDS,
+    CONF_HOST,
+    CONF_KEY_FILE,
+    CONF_PORT,
+    DEFAULT_GRACE_SECONDS,
+    DOMAIN,
+    ISSUE_CERTIFICATE_INVALID,
+    ISSUE_PORT_UNAVAILABLE,
+    LISTEN_RETRY_SECONDS,
+)
+from .http import AlexaSmartHomeView
+from .restreamer import Restreamer
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+@dataclass(slots=True)
+class BridgeRuntime:
+    """Everything one loaded entry runs."""
+
+    broker: StreamBroker
+    restreamer: Restreamer
+    backend: HaBackend
+    certificate: CertificateInfo
+    listen_error: str | None = None
+    cancel_retry: CALLBACK_TYPE | None = None
+
+
+type AlexaCamBridgeConfigEntry = ConfigEntry[BridgeRuntime]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the Alexa endpoint once; it finds the loaded entry per request."""
+    hass.http.register_view(AlexaSmartHomeView())
+    return True
+
+
+def _load_tls(data: dict[str, Any]) -> tuple[ssl.SSLContext, CertificateInfo]:
+    info = load_and_validate(data[CONF_CERT_FILE], data[CONF_KEY_FILE], host=data[CONF_HOST])
+    return server_context(data[CONF_CERT_FILE], data[CONF_KEY_FILE]), info
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> bool:
+    """Load certificate, start the stream port and expose the cameras."""
+    try:
+        ssl_context, certificate = await hass.async_add_executor_job(_load_tls, dict(entry.data))
+    except CertificateError as err:
+        if err.reason in ("cert_unreadable", "key_unreadable"):
+            raise ConfigEntryNotReady(err.detail) from err
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_CERTIFICATE_INVALID,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_CERTIFICATE_INVALID,
+            translation_placeholders={"detail": err.detail},
+        )
+        raise ConfigEntryError(err.detail) from err
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)
+
+    broker = StreamBroker()
+    backend_ref: list[HaBackend] = []
+
+    async def source(camera_id: str) -> str | None:
+        return await backend_ref[0].stream_source(camera_id)
+
+    async def snapshot(camera_id: str) -> bytes | None:
+        return await backend_ref[0].snapshot(camera_id)
+
+    restreamer = Restreamer(
+        port=entry.data[CONF_PORT],
+        ssl_context=ssl_context,
+        broker=broker,
+        source=source,
+        snapshot=snapshot,
+        cameras=camera_configs(entry.options),
+        grace_seconds=float(entry.options.get(CONF_GRACE_SECONDS, DEFAULT_GRACE_SECONDS)),
+        public_host=entry.data[CONF_HOST],
+    )
+    backend = HaBackend(hass, entry.data, entry.options, broker, restreamer)
+    backend_ref.append(backend)
+    entry.runtime_data = BridgeRuntime(broker, restreamer, backend, certificate)
+
+    await _async_listen(hass, entry)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_create_background_task(
+        hass, backend.refresh_all(), f"{DOMAIN} probe cameras", eager_start=False
+    )
+    return True
+
+
+async def _async_listen(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> None:
+    """Bind the stream port; on failure raise a repair issue and retry later."""
+    runtime = entry.runtime_data
+    port = entry.data[CONF_PORT]
+    try:
+        await runtime.restreamer.start()
+    except OSError as err:
+        reason = {
+            errno.EADDRINUSE: "in_use",
+            errno.EACCES: "not_allowed",
+            errno.EPERM: "not_allowed",
+        }.get(err.errno or 0, "other")
+        error = os.strerror(err.errno) if err.errno else str(err)
+        first = runtime.listen_error is None
+        runtime.listen_error = f"{reason}: {error}"
+        if first:
+            _LOGGER.error(
+                "Cannot listen on stream port %s (%s); Alexa cannot play cameras until this "
+                "is fixed. Retrying every %s s",
+                port,
+                error,
+                LISTEN_RETRY_SECONDS,
+            )
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_PORT_UNAVAILABLE,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"{ISSUE_PORT_UNAVAILABLE}_{reason}",
+            translation_placeholders={"port": str(port), "error": error},
+        )
+
+        @callback
+        def _retry(_now: Any) -> None:
+            runtime.cancel_retry = None
+            entry.async_create_task(hass, _async_listen(hass, entry), f"{DOMAIN} listen retry")
+
+        runtime.cancel_retry = async_call_later(
+            hass, timedelta(seconds=LISTEN_RETRY_SECONDS), _retry
+        )
+        return
+    if runtime.listen_error is not None:
+        _LOGGER.info("Stream port %s is open now", port)
+    runtime.listen_error = None
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_PORT_UNAVAILABLE)
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> bool:
+    """Close the stream port, every viewer and every camera connection."""
+    runtime = entry.runtime_data
+    if runtime.cancel_retry is not None:
+        runtime.cancel_retry()
+        runtime.cancel_retry = None
+    await runtime.restreamer.stop()
+    return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> None:
+    """Forget repair issues when the entry goes."""
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_PORT_UNAVAILABLE)
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)

@@ -1,0 +1,29 @@
+"""Diagnostics for Alexa Camera Bridge (secrets redacted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from . import AlexaCamBridgeConfigEntry
+from .const import CONF_CERT_FILE, CONF_HOST, CONF_KEY_FILE
+
+# The public host name identifies the user's home; file paths may carry user names.
+TO_REDACT = {CONF_HOST, CONF_CERT_FILE, CONF_KEY_FILE, "title", "unique_id", "names", "subject"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry
+) -> dict[str, Any]:
+    """Return what helps debugging: settings, certificate facts, port and camera state."""
+    runtime = entry.runtime_data
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "certificate": async_redact_data(runtime.certificate.as_dict(), TO_REDACT),
+        "listen_error": runtime.listen_error,
+        "restreamer": runtime.restreamer.stats(),
+        "streams_granted": runtime.broker.active_grants(),
+        "probes": runtime.backend.diagnostics(),
+    }
