@@ -62,6 +62,7 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{1,8192}")
 _ENDPOINT_ID_RE = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
 _SECRET_KEYS = frozenset({"token", "code", "access_token", "refresh_token", "password"})
+_URL_UNSAFE_RE = re.compile(r"[\x00-\x20\x7f]")
 _URL_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s]*@")
 _STALE_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 
@@ -115,11 +116,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
         raise ConfigError(
             "HA_URL is not set; set it to HA's external URL, e.g. https://ha.example.com"
         )
+    shown = _URL_USERINFO_RE.sub(r"\1***@", raw_url)
     allow_http = _flag(environ, "ALLOW_HTTP", default=False)
     parts = urlsplit(raw_url)
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise ConfigError(f"HA_URL must start with https:// (got {raw_url!r})")
+        raise ConfigError(f"HA_URL must start with https:// (got {shown!r})")
     if scheme == "http" and not allow_http:
         raise ConfigError("HA_URL uses http://; use https:// or set ALLOW_HTTP=1")
     if parts.username is not None or parts.password is not None:
@@ -131,7 +133,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
     except ValueError:
         raise ConfigError("HA_URL has an invalid port") from None
     if not parts.hostname:
-        raise ConfigError(f"HA_URL has no host name (got {raw_url!r})")
+        raise ConfigError(f"HA_URL has no host name (got {shown!r})")
+    if _URL_UNSAFE_RE.search(raw_url):
+        raise ConfigError("HA_URL must not contain spaces or control characters")
     ca_bundle = environ.get("CA_BUNDLE", "").strip() or None
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
         raise ConfigError(f"CA_BUNDLE file {ca_bundle!r} does not exist")
@@ -226,7 +230,7 @@ def _parse_directive(event: object) -> _Directive:
 # --------------------------------------------------------------------------- answers
 
 
-def error_response(directive: _Directive, error_type: str, message: str) -> dict[str, Any]:
+def _error_response(directive: _Directive, error_type: str, message: str) -> dict[str, Any]:
     """Build the ErrorResponse Alexa expects for ``directive``.
 
     AcceptGrant failures become ``Alexa.Authorization`` ACCEPT_GRANT_FAILED (no endpoint);
@@ -461,13 +465,13 @@ class _HaClient:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(_time_left(deadline))
                 sock.connect(address)
-                if self._tls is None:
-                    return sock
-                tls = self._tls.wrap_socket(
-                    sock, server_hostname=cfg.host, do_handshake_on_connect=False
-                )
-                _handshake(tls, deadline)
-                return tls
+                if self._tls is not None:
+                    tls = self._tls.wrap_socket(
+                        sock, server_hostname=cfg.host, do_handshake_on_connect=False
+                    )
+                    sock = tls  # wrapping detached the plain socket: close this one on error
+                    _handshake(tls, deadline)
+                return sock
             except OSError as err:
                 sock.close()
                 if isinstance(err, (ssl.SSLError, TimeoutError)):
@@ -559,7 +563,7 @@ class _Outcome:
 def _failure(
     directive: _Directive, error_type: str, message: str, why: str, level: int = logging.WARNING
 ) -> _Outcome:
-    response = error_response(directive, error_type, message)
+    response = _error_response(directive, error_type, message)
     return _Outcome(response, f"{response['event']['payload']['type']} ({why})", level)
 
 

@@ -388,6 +388,8 @@ def test_http_server_behind_https_url(
         {"HA_URL": "https://127.0.0.1:99999"},
         {"HA_URL": "https://user:pw@127.0.0.1"},
         {"HA_URL": "https://127.0.0.1/?x=1"},
+        {"HA_URL": "https://127.0.0.1/my ha"},
+        {"HA_URL": "ftp://user:SECRET@127.0.0.1"},
         {"HA_URL": "https://127.0.0.1", "VERIFY_TLS": "maybe"},
         {"HA_URL": "https://127.0.0.1", "CA_BUNDLE": "/nonexistent/ca.pem"},
         {"HA_URL": "https://127.0.0.1", "CA_BUNDLE": __file__},
@@ -402,6 +404,8 @@ def test_http_server_behind_https_url(
         "bad-port",
         "userinfo",
         "query",
+        "space",
+        "ftp-with-password",
         "bad-flag",
         "missing-ca",
         "ca-not-pem",
@@ -419,6 +423,7 @@ def test_bad_configuration(
     (record,) = caplog.records
     assert record.levelno == logging.ERROR
     assert "configuration:" in record.getMessage()
+    assert "SECRET" not in caplog.text
 
 
 def test_bad_configuration_accept_grant(lambda_env: pytest.MonkeyPatch) -> None:
