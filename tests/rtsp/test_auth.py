@@ -27,12 +27,12 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def rfc2069(user: str, realm: str, password: str, method: str, uri: str, nonce: str) -> str:  # noqa: PLR0917
+def rfc2069(user: str, realm: str, password: str, method: str, uri: str, nonce: str) -> str:
     """RFC 2069 response, computed independently of the module."""
     return md5(f"{md5(f'{user}:{realm}:{password}')}:{nonce}:{md5(f'{method}:{uri}')}")
 
 
-def rfc2617_auth(  # noqa: PLR0917
+def rfc2617_auth(
     user: str, realm: str, password: str, method: str, uri: str, nonce: str, nc: str, cnonce: str
 ) -> str:
     """RFC 2617 qop=auth response, computed independently of the module."""

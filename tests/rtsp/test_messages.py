@@ -115,6 +115,22 @@ def test_headers_case_insensitive_multimap() -> None:
     assert list(h) == ["CSeq", "FOO"]
 
 
+def test_repr_redacts_credentials() -> None:
+    req = RtspRequest(
+        "DESCRIBE",
+        "rtsp://h/s",
+        Headers([("CSeq", "1"), ("Authorization", "Basic dTpzZWNyZXQ=")]),
+    )
+    assert "dTpzZWNyZXQ" not in repr(req)
+    assert "<redacted>" in repr(req.headers)
+    assert "'CSeq', '1'" in repr(req.headers)
+    url = split_rtsp_url("rtsp://admin:hunter2@cam/live")
+    assert "hunter2" not in repr(url)
+    with pytest.raises(ValueError) as info:
+        split_rtsp_url("rtsp://admin:hunter2@cam:99999/live")
+    assert "hunter2" not in str(info.value)
+
+
 def test_headers_from_mapping_copy_and_eq() -> None:
     h = Headers({"A": "1", "B": "2"})
     c = h.copy()

@@ -83,6 +83,9 @@ def reason_phrase(status: int) -> str:
 # Headers
 
 
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
 class Headers:
     """Case-insensitive, order-preserving multi-map of header fields.
 
@@ -179,7 +182,12 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Headers({self._fields!r})"
+        """Representation with credentials redacted (requests get logged)."""
+        shown = [
+            (name, "<redacted>" if name.lower() in _SECRET_HEADERS else value)
+            for name, value in self._fields
+        ]
+        return f"Headers({shown!r})"
 
 
 def _parse_cseq(headers: Headers) -> int | None:
@@ -769,7 +777,7 @@ class RtspUrl:
     port: int
     path: str = "/"
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     port_given: bool = False
 
     @property
@@ -786,8 +794,9 @@ class RtspUrl:
 def split_rtsp_url(url: str) -> RtspUrl:
     """Split an RTSP URL; ``ValueError`` if it is not one.
 
-    The user info ends at the last ``@`` before the first ``/`` after it, so passwords
-    may contain unencoded ``@``, ``#``, ``?`` and ``:`` (but not ``/``).
+    The authority ends at the first ``/`` and its user info at its last ``@``, so
+    passwords may contain unencoded ``@``, ``#``, ``?`` and ``:`` (but not ``/``).
+    Error messages never include the URL (it may hold a password).
     """
     scheme, sep, rest = url.strip().partition("://")
     scheme = scheme.lower()
@@ -831,9 +840,14 @@ def split_rtsp_url(url: str) -> RtspUrl:
 def resolve_control(base: str, control: str) -> str:
     """Build a track URL from a base URL (``Content-Base`` or request URL) and ``a=control``.
 
-    As Android's stagefright (``MakeURL``) and RFC 2326 C.1.1 do: an absolute control URL
-    is kept as is, ``*`` (or an empty control) means the base itself, anything else is
-    appended to the base with exactly one ``/`` between them.
+    An absolute control URL is kept as is, ``*`` (or an empty control) means the base
+    itself (RFC 2326 C.1.1), anything else is appended to the base with exactly one ``/``
+    between them, as ffmpeg and live555 do for cameras.
+
+    Android's stagefright (``MakeURL``) appends the same way only when the base ends with
+    ``/``; otherwise it replaces the base's last path segment, and it treats only
+    ``rtsp://`` controls as absolute. A server should therefore send a ``Content-Base``
+    ending in ``/`` and relative controls, so that every client builds the same URLs.
     """
     control = control.strip()
     if re.match(r"(?i)rtsp[su]?://", control):
