@@ -352,6 +352,22 @@ def test_gop_tracker() -> None:
     assert tracker.is_gop_start(sps)
 
 
+def test_gop_tracker_parameter_sets_before_every_picture() -> None:
+    sps, pps, _sei, idr, *p_slices = gop_units()
+    tracker = GopTracker()
+    packets = [sps, pps, *fu_a(idr)]
+    for p_slice in p_slices:
+        packets += [sps, pps, p_slice]
+    packets += [sps, pps, *fu_a(idr), sps, pps, p_slices[0]]
+    starts = [i for i, p in enumerate(packets) if tracker.is_gop_start(p)]
+    idr_count = len(fu_a(idr))
+    second_idr = 2 + idr_count + 3 * len(p_slices) + 2
+    # SPS packets are trusted until one turns out to precede a P slice (the false start at
+    # the second SPS); from then on only IDR starts count.
+    assert starts == [0, 2 + idr_count, second_idr]
+    assert inspect_rtp_payload(packets[second_idr]).types == (NAL_IDR,)
+
+
 def test_sprop_parameter_sets() -> None:
     sps, pps, *_ = gop_units()
     value = sprop_parameter_sets(sps, pps)

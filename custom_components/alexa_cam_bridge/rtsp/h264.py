@@ -155,30 +155,48 @@ def _starts_keyframe(payload: BytesLike, info: RtpNalInfo) -> bool:
 class GopTracker:
     """Finds the packets at which a new GOP begins, once per keyframe.
 
-    :meth:`is_gop_start` applies the rule of :func:`is_keyframe_start`, but ignores a match
-    while the current GOP has not yet begun a VCL NAL unit (slice): the IDR start packet
-    that follows the SPS/PPS packets of the same keyframe does not restart the GOP. Feed it
-    every payload of the video track, in order.
+    :meth:`is_gop_start` applies the rule of :func:`is_keyframe_start`, with two
+    refinements that need the packets before:
+
+    - a match is ignored while the current GOP has not yet begun a slice, so the IDR
+      start packet that follows the SPS/PPS packets of the same keyframe does not restart
+      the GOP;
+    - some encoders repeat SPS/PPS before every picture. When a GOP that began at an SPS
+      continues with a non-IDR slice, the tracker stops trusting SPS packets and from then
+      on starts GOPs at the first slice of each IDR picture only. (That one false start,
+      before the pattern is known, is unavoidable without looking ahead.)
+
+    Feed it every payload of the video track, in order. The per-packet cost is a few
+    byte tests for FU-A continuation fragments, the bulk of the packets.
     """
 
-    __slots__ = ("_open",)
+    __slots__ = ("_open", "_trust_sps")
 
     def __init__(self) -> None:
-        """Start with no GOP open."""
-        self._open = False  # a GOP started and no slice has begun since
+        """Start with no GOP open, trusting SPS packets to announce an IDR."""
+        self._open = False  # a GOP start was reported and no slice has begun since
+        self._trust_sps = True
 
     def is_gop_start(self, payload: BytesLike) -> bool:
         """Feed the next H.264 RTP payload; True if a new GOP begins with it."""
+        if len(payload) >= 2 and payload[0] & 0x1F == NAL_FU_A and not payload[1] & 0x80:
+            return False  # FU-A continuation: nothing begins here
         try:
             info = inspect_rtp_payload(payload)
         except ValueError:
             return False
         if not info.starts_nal:
             return False
-        started = _starts_keyframe(payload, info) and not self._open
+        candidate = _starts_keyframe(payload, info)
+        if candidate and info.types[0] == NAL_SPS and not self._trust_sps:
+            candidate = False
+        started = candidate and not self._open
         if started:
             self._open = True
-        if any(t in VCL_TYPES for t in info.types):
+        first_slice = next((t for t in info.types if t in VCL_TYPES), None)
+        if first_slice is not None and self._open:
+            if first_slice != NAL_IDR:
+                self._trust_sps = False
             self._open = False
         return started
 
