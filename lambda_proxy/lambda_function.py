@@ -21,6 +21,7 @@ Standard library only, one file, for the AWS Python 3.13 runtime (handler
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import dataclasses
 import http.client
@@ -267,6 +268,23 @@ def _is_alexa_message(message: object) -> bool:
         and header.get("payloadVersion") == "3"
         and isinstance(event.get("payload"), dict)
     )
+
+
+def _jwt_expired(token: str) -> bool:
+    """Whether ``token`` is a JWT (as HA's access tokens are) whose ``exp`` has passed.
+
+    Read, not verified: HA has already refused the token, this only picks the error that
+    makes Alexa refresh it (EXPIRED_...) rather than give up on the link (INVALID_...).
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, RecursionError):
+        return False
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= time.time()
 
 
 def _reject_constant(name: str) -> float:
@@ -598,7 +616,7 @@ def _from_reply(directive: _Directive, reply: _Reply) -> _Outcome:
     status = reply.status
     if status in (401, 403):
         sniff = (reply.body[:4096].decode("utf-8", "replace") + reply.www_authenticate).lower()
-        if "expired" in sniff:
+        if "expired" in sniff or _jwt_expired(directive.token or ""):
             error_type, message = "EXPIRED_AUTHORIZATION_CREDENTIAL", "The account link expired"
         else:
             error_type = "INVALID_AUTHORIZATION_CREDENTIAL"

@@ -5,6 +5,7 @@ Every answer the handler gives is validated against Amazon's Smart Home message 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
@@ -219,6 +220,44 @@ def test_ha_failures_map_to_errors(
     standin = make_standin(lambda _request: reply)
     use(lambda_env, standin.url, ca_bundle)
     directive = camera_directive()
+    assert_error(invoke(directive), error_type, directive)
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token (the signature is never checked by the Lambda)."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("token", "error_type"),
+    [
+        (_jwt({"iss": "x", "exp": int(time.time()) - 60}), "EXPIRED_AUTHORIZATION_CREDENTIAL"),
+        (_jwt({"iss": "x", "exp": int(time.time()) + 600}), "INVALID_AUTHORIZATION_CREDENTIAL"),
+        (_jwt({"iss": "x"}), "INVALID_AUTHORIZATION_CREDENTIAL"),
+        (_jwt({"exp": True}), "INVALID_AUTHORIZATION_CREDENTIAL"),
+        ("a.!!!.c", "INVALID_AUTHORIZATION_CREDENTIAL"),
+        (
+            "a." + base64.urlsafe_b64encode(b"[" * 3000).decode() + ".c",
+            "INVALID_AUTHORIZATION_CREDENTIAL",
+        ),
+    ],
+    ids=["expired", "valid", "no-exp", "bool-exp", "not-base64", "too-deep"],
+)
+def test_expired_jwt_on_401(
+    token: str,
+    error_type: str,
+    make_standin: StandinFactory,
+    ca_bundle: str,
+    lambda_env: pytest.MonkeyPatch,
+) -> None:
+    """HA says only 401 for an expired access token; the token's own exp tells which."""
+    standin = make_standin(lambda _request: Reply(401, b"401: Unauthorized"))
+    use(lambda_env, standin.url, ca_bundle)
+    directive = camera_directive(token)
     assert_error(invoke(directive), error_type, directive)
 
 
