@@ -324,13 +324,42 @@ def test_nonce_store_bounded_and_purged() -> None:
     assert len(store) == 1  # idle ones purged on issue
 
 
+def test_unused_nonces_per_connection_are_capped() -> None:
+    store = DigestNonceStore(max_unused_per_connection=2)
+    first, second, third = (store.issue("flood") for _ in range(3))
+    victim = store.issue("viewer")
+    assert store.check(victim, None, "viewer") == "ok"
+    for _ in range(100):
+        store.issue("flood")
+    assert len(store) == 3  # two unused "flood" nonces and the viewer's
+    assert store.check(first, None, "flood") == "stale"
+    assert store.check(second, None, "flood") == "stale"
+    assert store.check(third, None, "flood") == "stale"
+    assert store.check(victim, None, "viewer") == "ok"
+    # A used nonce no longer counts against the cap.
+    used = store.issue("flood")
+    assert store.check(used, None, "flood") == "ok"
+    store.issue("flood")
+    store.issue("flood")
+    assert store.check(used, None, "flood") == "ok"
+    # Pipelined unauthenticated requests: either of the two latest nonces still works.
+    a, b = store.issue("pipelined"), store.issue("pipelined")
+    assert store.check(a, None, "pipelined") == "ok"
+    assert store.check(b, None, "pipelined") == "ok"
+
+
 def test_forget_connection() -> None:
     store = DigestNonceStore()
     a = store.issue("c1")
+    used = store.issue("c1")
+    assert store.check(used, None, "c1") == "ok"
     b = store.issue("c2")
     store.forget_connection("c1")
     assert store.check(a, None, "c1") == "stale"
+    assert store.check(used, None, "c1") == "stale"
     assert store.check(b, None, "c2") == "ok"
+    assert len(store) == 1
+    store.forget_connection("never-seen")
 
 
 # --- challenges ----------------------------------------------------------------------------

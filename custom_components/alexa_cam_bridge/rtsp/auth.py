@@ -33,6 +33,9 @@ Nonce rules (:class:`DigestNonceStore`):
 - Lifetime is sliding: a nonce is ``"stale"`` once ``lifetime`` seconds pass without a
   use (counted from issue for a never-used nonce), or ``max_age`` after issue. A client
   that keeps its session alive keeps its nonce; an idle or abandoned one expires.
+- Memory is bounded: ``max_nonces`` in all, and only the latest few never-used nonces
+  per connection, so unauthenticated requests cannot evict a viewer's nonce (which a
+  stock client could not replace).
 
 Client side: :func:`client_authorization` answers a camera's challenge, preferring Digest
 (MD5, MD5-sess, SHA-256, with or without qop=auth) over Basic.
@@ -48,7 +51,7 @@ import os
 import re
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -267,6 +270,7 @@ class _NonceState:
     issued: float
     last_used: float
     last_nc: int = 0
+    used: bool = False
 
 
 _NONCE_HEAD = struct.Struct("!d12s")
@@ -277,7 +281,9 @@ class DigestNonceStore:
     """Issues and checks Digest nonces; see the module docstring for the rules.
 
     ``lifetime`` is the sliding idle limit, ``max_age`` the absolute one; at most
-    ``max_nonces`` are remembered (least recently used evicted first).
+    ``max_nonces`` are remembered (least recently active evicted first), and at most
+    ``max_unused_per_connection`` never-used nonces per connection (older ones are
+    dropped), so one connection cannot flood the store and evict other viewers' nonces.
     """
 
     def __init__(
@@ -288,6 +294,7 @@ class DigestNonceStore:
         clock: Callable[[], float] = time.monotonic,
         max_nonces: int = 4096,
         max_age: float = 24 * 3600.0,
+        max_unused_per_connection: int = 4,
     ) -> None:
         """Create a store; a random secret is used unless one is given."""
         self._secret = secret if secret is not None else os.urandom(32)
@@ -295,7 +302,9 @@ class DigestNonceStore:
         self.max_age = max_age
         self._clock = clock
         self._max_nonces = max_nonces
+        self._max_unused = max(1, max_unused_per_connection)
         self._nonces: OrderedDict[str, _NonceState] = OrderedDict()
+        self._unused: dict[Hashable, deque[str]] = {}
 
     def __len__(self) -> int:
         """Number of nonces currently remembered."""
@@ -311,8 +320,13 @@ class DigestNonceStore:
         head = _NONCE_HEAD.pack(now, os.urandom(12))
         nonce = base64.urlsafe_b64encode(head + self._mac(head)).decode("ascii")
         self._nonces[nonce] = _NonceState(connection_id, now, now)
+        if connection_id is not None:
+            pending = self._unused.setdefault(connection_id, deque())
+            pending.append(nonce)
+            while len(pending) > self._max_unused:
+                self._drop(pending[0])
         while len(self._nonces) > self._max_nonces:
-            self._nonces.popitem(last=False)
+            self._drop(next(iter(self._nonces)))
         return nonce
 
     def _signed(self, nonce: str) -> bool:
@@ -345,7 +359,7 @@ class DigestNonceStore:
             return "replay"
         now = self._clock()
         if now - state.last_used > self.lifetime or now - state.issued > self.max_age:
-            del self._nonces[nonce]
+            self._drop(nonce)
             return "stale"
         if nc is not None:
             if not re.fullmatch(r"[0-9A-Fa-f]{1,8}", nc.strip()):
@@ -354,6 +368,9 @@ class DigestNonceStore:
             if count <= state.last_nc:
                 return "replay"
             state.last_nc = count
+        if not state.used:
+            state.used = True
+            self._forget_unused(nonce, state)
         state.last_used = now
         self._nonces.move_to_end(nonce)
         return "ok"
@@ -361,7 +378,22 @@ class DigestNonceStore:
     def forget_connection(self, connection_id: Hashable) -> None:
         """Drop every nonce bound to a connection that has closed."""
         for nonce in [n for n, s in self._nonces.items() if s.connection_id == connection_id]:
-            del self._nonces[nonce]
+            self._drop(nonce)
+        self._unused.pop(connection_id, None)
+
+    def _forget_unused(self, nonce: str, state: _NonceState) -> None:
+        pending = self._unused.get(state.connection_id)
+        if pending is None:
+            return
+        if nonce in pending:
+            pending.remove(nonce)
+        if not pending:
+            del self._unused[state.connection_id]
+
+    def _drop(self, nonce: str) -> None:
+        state = self._nonces.pop(nonce, None)
+        if state is not None:
+            self._forget_unused(nonce, state)
 
     def _purge(self, now: float) -> None:
         """Drop nonces idle for longer than the lifetime (oldest activity first)."""
@@ -369,7 +401,7 @@ class DigestNonceStore:
             nonce, state = next(iter(self._nonces.items()))
             if now - state.last_used <= self.lifetime:
                 break
-            del self._nonces[nonce]
+            self._drop(nonce)
 
 
 # ---------------------------------------------------------------------------------------
