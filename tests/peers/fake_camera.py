@@ -5,7 +5,8 @@ Run with the SYSTEM interpreter (the GStreamer GI bindings are not in the venv):
     /usr/bin/python3 tests/peers/fake_camera.py --port 0 --path /cam
 
 It prints exactly one line ``READY rtsp://127.0.0.1:<port><first path>`` on stdout once
-every path is streaming, then serves until SIGTERM/SIGINT. Tests drive it through
+every path is streaming, then serves until SIGTERM/SIGINT, or until its parent process
+dies (checked twice a second), so a killed test run leaves no camera behind. Tests drive it through
 ``tests/peers/camera.py`` (``FakeCamera``), which parses that line.
 
 Why it behaves like a real camera and not like a typical gst-rtsp-server demo
@@ -16,7 +17,9 @@ restarts the encoder and hands that viewer a fresh IDR at once; and a media that
 prepared on demand starts with an IDR for the first viewer. A real camera encodes
 continuously and a viewer joins mid-GOP. So this camera:
 
-* shares one media per path between all clients (``factory.set_shared(True)``);
+* shares one media per path between all clients (``factory.set_shared(True)``), keyed
+  by the path only (gst-rtsp-server's default key includes host and port, so a client
+  behind stunnel would get its own, freshly started pipeline);
 * answers the SEEKING query as *not seekable*: a probe on every source pad replies
   ``seekable=False`` before the query reaches ``videotestsrc``/``audiotestsrc``. In
   gst-rtsp-server 1.22 ``gst_rtsp_media_seek_trickmode()`` then refuses to seek; the PLAY
@@ -301,9 +304,22 @@ def build_auth(args: argparse.Namespace) -> GstRtspServer.RTSPAuth | None:
     return auth
 
 
+class PathKeyedFactory(GstRtspServer.RTSPMediaFactory):
+    """A media factory whose shared media is keyed by the URL path only.
+
+    gst-rtsp-server keys shared media by "host:port/path", so a client that reaches the
+    camera through a proxy (stunnel: another port) or by another host name would get a
+    fresh pipeline, starting with a fresh IDR: a real camera has one encoder per stream.
+    """
+
+    def do_gen_key(self, url: GstRtsp.RTSPUrl) -> str:
+        """Key the media by path (and query), not by the host and port in the URL."""
+        return url.abspath + (f"?{url.query}" if url.query else "")
+
+
 def build_factory(args: argparse.Namespace) -> GstRtspServer.RTSPMediaFactory:
     """Return a shared, non-seekable media factory for one path."""
-    factory = GstRtspServer.RTSPMediaFactory()
+    factory = PathKeyedFactory()
     factory.set_launch(f"( {video_branch(args)} {audio_branch(args)} )")
     factory.set_shared(True)
     factory.set_suspend_mode(GstRtspServer.RTSPSuspendMode.NONE)
@@ -377,6 +393,19 @@ def main(argv: list[str]) -> int:
 
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, stop)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, stop)
+
+    parent = os.getppid()
+
+    def exit_with_parent() -> bool:
+        # A test run that is killed cannot stop its cameras: do not outlive it (an
+        # orphaned 720p encoder costs a quarter of a core for nothing).
+        if os.getppid() != parent:
+            print("parent process gone, exiting", file=sys.stderr, flush=True)
+            loop.quit()
+            return GLib.SOURCE_REMOVE
+        return GLib.SOURCE_CONTINUE
+
+    GLib.timeout_add(500, exit_with_parent)
 
     clients: list[KeepAliveClient] = []
     if args.keep_alive_client:

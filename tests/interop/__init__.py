@@ -1,0 +1,1 @@
+"""Interoperability tests with real peers (cameras, clients, TLS terminators)."""

@@ -1,0 +1,295 @@
+"""The test peers against each other, without the project's server.
+
+If these pass, a failure elsewhere that involves a peer is the project's fault: the fake
+camera serves H.264 + AAC that ffmpeg, GStreamer and the Echo-like client all play, the
+camera is free-running like a real one, and stunnel + the test PKI give a valid TLS chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.peers.camera import FakeCamera
+from tests.peers.echo_client import (
+    AuthMode,
+    EchoResult,
+    authorization_header,
+    make_url,
+    parse_sdp_tracks,
+    rtp_diff,
+    run_echo_client,
+)
+from tests.peers.ffmpeg import ffmpeg_read_frames, ffprobe_streams
+from tests.peers.fixtures import CameraFactory
+from tests.peers.gst import gst_play
+from tests.peers.stunnel import Stunnel
+from tests.peers.tls import TestPki
+
+CAN_SHOW_LIMIT = 15.0
+"""gst-rtsp-server's SRs come every 2-6 s per track (RTCP interval); then the next IDR."""
+
+SMALL = {"width": 320, "height": 240, "bitrate": 300}
+"""Settings for cameras that only test signalling (cheap on two cores)."""
+
+
+@pytest.fixture
+def stunnel(fake_camera: FakeCamera, test_pki: TestPki, tmp_path: Path) -> Iterator[Stunnel]:
+    """stunnel with the test PKI's chain in front of the module's camera.
+
+    Function-scoped: starting it takes ~20 ms, and pytest-socket only allows sockets
+    inside a test (the root conftest enables them per test).
+    """
+    chain_dir = tmp_path / "stunnel"
+    chain_dir.mkdir()
+    chain, key = test_pki.write_chain_and_key(chain_dir)
+    with Stunnel(fake_camera.port, chain, key) as tunnel:
+        yield tunnel
+
+
+def assert_echo_can_show(result: EchoResult) -> None:
+    """The Echo-like client played the H.264 + AAC camera to a showable picture."""
+    assert result.errors == []
+    assert result.statuses[:4] == [("DESCRIBE", 200), ("SETUP", 200), ("SETUP", 200), ("PLAY", 200)]
+    assert result.track_media == ["video/H264/90000", "audio/MPEG4-GENERIC/16000"]
+    assert result.sprop_present
+    assert result.content_base is not None
+    assert result.content_base.endswith("/")
+    assert [entry["url"] for entry in result.rtp_info_entries] == result.track_urls
+    assert result.first_idr_complete is not None
+    assert result.first_idr_has_parameter_sets
+    assert set(result.first_sr) == {0, 1}
+    assert result.can_show is not None
+    assert result.can_show >= max(result.first_sr.values())
+    assert not result.timestamps_faked
+    assert result.seq_gaps == {0: 0, 1: 0}
+    assert result.reordered == {0: 0, 1: 0}
+
+
+# -- Echo-like client straight to the camera ---------------------------------------------
+
+
+async def test_echo_client_plays_camera(fake_camera: FakeCamera) -> None:
+    """DESCRIBE/SETUP/PLAY, SDP with sprop, RTP-Info, a complete IDR, SRs, no gaps."""
+    result = await run_echo_client(fake_camera.url, until="can_show", duration=CAN_SHOW_LIMIT)
+    assert_echo_can_show(result)
+    assert result.tls_done is None
+    assert result.rtp_info_entries[0]["seq"].isdigit()
+    assert result.rtp_info_entries[0]["rtptime"].isdigit()
+    assert result.statuses[-1] == ("TEARDOWN", 200)
+
+
+async def test_echo_client_variants(fake_camera: FakeCamera) -> None:
+    """Transport without interleaved= (server assigns channels) and PLAY without Range."""
+    result = await run_echo_client(
+        fake_camera.url,
+        until="duration",
+        duration=0.6,
+        omit_interleaved=True,
+        play_range=False,
+    )
+    assert result.errors == []
+    assert all("interleaved=" in transport for transport in result.transports)
+    assert result.packets[0] > 0
+    assert result.seq_gaps == {0: 0, 1: 0}
+
+
+async def test_echo_client_stall_keeps_socket_open(fake_camera: FakeCamera) -> None:
+    """stall_after_packets stops reading but does not disconnect."""
+    result = await run_echo_client(
+        fake_camera.url, until="duration", duration=0.8, stall_after_packets=20
+    )
+    assert result.errors == []
+    assert result.stalled_at is not None
+    assert sum(result.packets.values()) + sum(result.rtcp_packets.values()) <= 20
+
+
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+async def test_echo_client_camera_auth(fake_camera_factory: CameraFactory, auth: str) -> None:
+    """Basic and Digest against gst-rtsp-server; a wrong password is a reported 401."""
+    camera = await fake_camera_factory.astart(
+        **SMALL, audio="none", user="admin", password="pa ss:wörd", auth=auth
+    )
+    mode: AuthMode = "digest" if auth == "digest" else "basic"
+    good = await run_echo_client(
+        camera.url_with_credentials, auth=mode, until="duration", duration=0.3
+    )
+    assert good.errors == []
+    assert good.statuses[:2] == [("DESCRIBE", 401), ("DESCRIBE", 200)]
+    assert good.packets[0] > 0
+
+    bad = await run_echo_client(
+        camera.url, user="admin", password="wrong", auth=mode, until="duration", duration=0.3
+    )
+    assert bad.statuses == [("DESCRIBE", 401), ("DESCRIBE", 401)]
+    assert bad.errors == ["RtspError: DESCRIBE failed: 401"]
+
+
+def test_aosp_digest_bytes() -> None:
+    """The stock AOSP Digest: fixed realm, no realm field, URL with a trailing space."""
+    url = "rtsp://cam.test:443/cam"
+    header = authorization_header(
+        "aosp-digest",
+        'Digest realm="Other", nonce="abc", qop="auth"',
+        method="DESCRIBE",
+        url=url,
+        user="u",
+        password="p",
+    )
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    expected = md5(f"{md5('u:Streaming Server:p')}:abc:{md5(f'DESCRIBE:{url} ')}")
+    assert header == (f'Digest nonce="abc", username="u", uri="{url} ", response="{expected}"')
+
+
+def test_make_url_follows_aosp() -> None:
+    """AOSP MakeURL: a Content-Base without a trailing slash loses its last segment."""
+    assert make_url("rtsp://h:1/cam/", "stream=0") == "rtsp://h:1/cam/stream=0"
+    assert make_url("rtsp://h:1/cam", "stream=0") == "rtsp://h:1/stream=0"
+    assert make_url("rtsp://h:1", "trackID=1") == "rtsp://h:1/trackID=1"
+    assert make_url("rtsp://h:1/cam/", "rtsp://x/y") == "rtsp://x/y"
+    assert rtp_diff(5, 2**32 - 5) == 10
+    session, tracks = parse_sdp_tracks(
+        "v=0\r\na=control:*\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+        "a=control:stream=0\r\n"
+    )
+    assert session == "*"
+    assert tracks == [
+        {
+            "media": "video",
+            "pt": "96",
+            "encoding": "H264",
+            "clock_rate": "90000",
+            "control": "stream=0",
+            "fmtp": "",
+        }
+    ]
+
+
+# -- the camera is free-running --------------------------------------------------------
+
+
+async def test_camera_is_free_running(fake_camera: FakeCamera) -> None:
+    """A viewer joining 1 s later shares the encoder: same IDR cadence, no fresh IDR.
+
+    If PLAY (with ``Range: npt=0.000-``) restarted the pipeline, the second viewer would
+    start on an IDR and the IDR timestamps of both viewers would not share one cadence.
+    """
+    first_task = asyncio.create_task(
+        run_echo_client(fake_camera.url, until="duration", duration=4.5)
+    )
+    await asyncio.sleep(1.0)
+    second = await run_echo_client(fake_camera.url, until="duration", duration=3.0)
+    first = await first_task
+    assert first.errors == []
+    assert second.errors == []
+    gop_ticks = fake_camera.gop * 90000 // fake_camera.fps
+    idrs = first.idr_timestamps + second.idr_timestamps
+    assert len(first.idr_timestamps) >= 2
+    assert second.idr_timestamps
+    assert all(rtp_diff(ts, idrs[0]) % gop_ticks == 0 for ts in idrs)
+    # Where in the GOP did the second viewer join? Unless exactly on a key frame, its
+    # first access unit must be a P-frame, as with a real camera.
+    phase = rtp_diff(second.first_rtp_timestamp[0], idrs[0]) % gop_ticks
+    if phase != 0:
+        assert second.first_video_au_is_idr is False
+
+
+async def test_camera_kill_and_restart(fake_camera_factory: CameraFactory) -> None:
+    """kill() drops the viewers; restart() serves again on the same port."""
+    camera = await fake_camera_factory.astart(**SMALL, audio="pcmu")
+    port = camera.port
+    playing = asyncio.create_task(run_echo_client(camera.url, until="duration", duration=5))
+    await asyncio.sleep(0.5)
+    await camera.akill()
+    killed = await playing
+    assert any("lost" in error or "closed" in error for error in killed.errors)
+    await camera.arestart()
+    assert camera.port == port
+    again = await run_echo_client(camera.url, until="duration", duration=0.3)
+    assert again.errors == []
+    assert again.track_media == ["video/H264/90000", "audio/PCMU/8000"]
+
+
+# -- ffmpeg and GStreamer -------------------------------------------------------------------
+
+
+async def test_ffprobe_and_ffmpeg(fake_camera: FakeCamera) -> None:
+    """ffprobe sees 1280x720 H.264 Main and AAC; ffmpeg decodes frames (timed)."""
+    streams, frames = await asyncio.gather(
+        ffprobe_streams(fake_camera.url), ffmpeg_read_frames(fake_camera.url, n=10)
+    )
+    by_type = {stream["codec_type"]: stream for stream in streams}
+    assert by_type["video"]["codec_name"] == "h264"
+    assert by_type["video"]["profile"] == "Main"
+    assert (by_type["video"]["width"], by_type["video"]["height"]) == (1280, 720)
+    assert by_type["audio"]["codec_name"] == "aac"
+    assert frames.ok, frames
+    assert frames.first_frame_s is not None
+
+
+async def test_other_codecs(fake_camera_factory: CameraFactory) -> None:
+    """Cameras the bridge cannot serve (H.265 + G.711 A-law, MJPEG) are real too."""
+    h265, jpeg = await asyncio.gather(
+        fake_camera_factory.astart(**SMALL, video="h265", audio="pcma"),
+        fake_camera_factory.astart(**SMALL, video="jpeg", audio="none"),
+    )
+    h265_streams, jpeg_streams = await asyncio.gather(
+        ffprobe_streams(h265.url), ffprobe_streams(jpeg.url)
+    )
+    assert {stream["codec_name"] for stream in h265_streams} == {"hevc", "pcm_alaw"}
+    assert {stream["codec_name"] for stream in jpeg_streams} == {"mjpeg"}
+
+
+async def test_gst_client_plays_camera(fake_camera: FakeCamera) -> None:
+    """GStreamer's rtspsrc decodes H.264 frames from the camera."""
+    result = await gst_play(fake_camera.url, frames=5)
+    assert result.ok, result
+    assert result.frames == 5
+
+
+# -- TLS through stunnel ----------------------------------------------------------------
+
+
+async def test_echo_client_through_stunnel(stunnel: Stunnel, test_pki: TestPki) -> None:
+    """rtsp://…:<port> over TLS (like the Echo), verified against the test CA."""
+    result = await run_echo_client(
+        f"rtsp://127.0.0.1:{stunnel.port}/cam",
+        ssl_context=test_pki.client_context(),
+        server_hostname="cam.test",
+        until="can_show",
+        duration=CAN_SHOW_LIMIT,
+    )
+    assert_echo_can_show(result)
+    assert result.tls_done is not None
+    assert result.connect_done is not None
+    assert result.tls_done >= result.connect_done
+
+
+async def test_gst_rtsps_verifies_the_chain(
+    stunnel: Stunnel, test_pki: TestPki, tmp_path: Path
+) -> None:
+    """GStreamer plays rtsps:// with the right CA and refuses a foreign CA."""
+    url = f"rtsps://127.0.0.1:{stunnel.port}/cam"
+    foreign_dir = tmp_path / "foreign"
+    foreign_dir.mkdir()
+    foreign = TestPki().ca_pem_path(foreign_dir)
+    good, bad = await asyncio.gather(
+        gst_play(url, ca_path=test_pki.ca_pem_path(tmp_path), frames=3),
+        gst_play(url, ca_path=foreign, frames=3, timeout=10),
+    )
+    assert good.ok, good
+    assert not bad.ok
+    assert bad.frames == 0
+
+
+async def test_ffprobe_rtsps(stunnel: Stunnel) -> None:
+    """ffprobe speaks rtsps:// (without verifying: Debian's ffmpeg never does)."""
+    streams = await ffprobe_streams(f"rtsps://127.0.0.1:{stunnel.port}/cam")
+    assert {stream["codec_name"] for stream in streams} == {"h264", "aac"}
