@@ -30,9 +30,13 @@ from .const import (
     DEFAULT_GRACE_SECONDS,
     DOMAIN,
     ISSUE_CERTIFICATE_INVALID,
+    ISSUE_EVENTS_CLIENT_REJECTED,
+    ISSUE_EVENTS_RELINK,
+    ISSUE_EVENTS_SKILL_DISABLED,
     ISSUE_PORT_UNAVAILABLE,
     LISTEN_RETRY_SECONDS,
 )
+from .events import AlexaEvents
 from .http import AlexaSmartHomeView
 from .restreamer import Restreamer
 
@@ -51,6 +55,7 @@ class BridgeRuntime:
     certificate: CertificateInfo
     listen_error: str | None = None
     cancel_retry: CALLBACK_TYPE | None = None
+    events: AlexaEvents | None = None
 
 
 type AlexaCamBridgeConfigEntry = ConfigEntry[BridgeRuntime]
@@ -110,6 +115,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntr
     entry.runtime_data = BridgeRuntime(broker, restreamer, backend, certificate)
 
     await _async_listen(hass, entry)
+    # Before the first probe, so the events glue sees its result.
+    entry.runtime_data.events = AlexaEvents(hass, entry, backend)
+    await entry.runtime_data.events.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     entry.async_create_background_task(
         hass, backend.refresh_all(), f"{DOMAIN} probe cameras", eager_start=False
@@ -175,6 +183,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEnt
     if runtime.cancel_retry is not None:
         runtime.cancel_retry()
         runtime.cancel_retry = None
+    if runtime.events is not None:
+        await runtime.events.async_stop()
     await runtime.restreamer.stop()
     return True
 
@@ -183,3 +193,5 @@ async def async_remove_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEnt
     """Forget repair issues when the entry goes."""
     ir.async_delete_issue(hass, DOMAIN, ISSUE_PORT_UNAVAILABLE)
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)
+    for issue in (ISSUE_EVENTS_RELINK, ISSUE_EVENTS_CLIENT_REJECTED, ISSUE_EVENTS_SKILL_DISABLED):
+        ir.async_delete_issue(hass, DOMAIN, issue)

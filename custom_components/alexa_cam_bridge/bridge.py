@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,8 @@ from homeassistant.helpers.storage import Store
 from .broker import StreamBroker
 from .const import (
     CONF_CAMERAS,
+    CONF_DOORBELL_KEEP_WARM,
+    CONF_DOORBELLS,
     CONF_HOST,
     CONF_KEEP_WARM,
     CONF_NAME,
@@ -53,6 +55,15 @@ _LOGGER = logging.getLogger(__name__)
 PROBE_FAILURE_CACHE_SECONDS = 30.0
 GRANT_STORAGE_VERSION = 1
 
+# ChangeReport causes: a probe run in the background vs. one a directive asked for.
+CAUSE_PERIODIC_POLL = "PERIODIC_POLL"
+CAUSE_APP_INTERACTION = "APP_INTERACTION"
+
+#: Called with (camera entity_id, reachable, cause) after every probe.
+type ReachabilityListener = Callable[[str, bool, str], None]
+#: Exchanges an AcceptGrant code for Event Gateway tokens (raises AlexaError).
+type GrantExchanger = Callable[[str], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class _Probe:
@@ -61,14 +72,28 @@ class _Probe:
     error: str | None = None
 
 
+def doorbell_links(options: Mapping[str, Any]) -> dict[str, str]:
+    """Exposed camera entity_id -> its doorbell trigger entity (binary_sensor / event)."""
+    cameras: Mapping[str, Any] = options.get(CONF_CAMERAS, {})
+    links: Mapping[str, Any] = options.get(CONF_DOORBELLS) or {}
+    return {
+        camera: str(trigger) for camera, trigger in links.items() if camera in cameras and trigger
+    }
+
+
 def camera_configs(options: Mapping[str, Any]) -> dict[str, CameraConfig]:
-    """The restreamer's per-camera settings from the entry options."""
+    """The restreamer's per-camera settings from the entry options.
+
+    A doorbell camera is kept warm when the user asked for that (``doorbell_keep_warm``),
+    so the Echo's doorbell popup starts at once.
+    """
     cameras: Mapping[str, Mapping[str, Any]] = options.get(CONF_CAMERAS, {})
+    warm_doorbells = set(doorbell_links(options)) if options.get(CONF_DOORBELL_KEEP_WARM) else set()
     return {
         entity_id: CameraConfig(
             camera_id=entity_id,
             video_only=bool(cfg.get(CONF_VIDEO_ONLY, False)),
-            keep_warm=bool(cfg.get(CONF_KEEP_WARM, False)),
+            keep_warm=bool(cfg.get(CONF_KEEP_WARM, False)) or entity_id in warm_doorbells,
         )
         for entity_id, cfg in cameras.items()
     }
@@ -111,11 +136,16 @@ class HaBackend:
         self._restreamer = restreamer
         cameras: Mapping[str, Mapping[str, Any]] = options.get(CONF_CAMERAS, {})
         self._cameras = {make_endpoint_id(e): (e, dict(c)) for e, c in cameras.items()}
+        self._doorbells = doorbell_links(options)
         self._probes: dict[str, _Probe] = {}
         self._probing: dict[str, asyncio.Future[StreamInfo]] = {}
         self._grants: Store[dict[str, Any]] = Store(
             hass, GRANT_STORAGE_VERSION, f"{DOMAIN}.grant", private=True
         )
+        #: Set by the Alexa events glue: told about every probe result.
+        self.reachability_listener: ReachabilityListener | None = None
+        #: Set by the Alexa events glue when the skill's LWA credentials are configured.
+        self.grant_exchanger: GrantExchanger | None = None
 
     # -- helpers for the HA glue -------------------------------------------------------
 
@@ -144,8 +174,19 @@ class HaBackend:
         return image.content
 
     async def refresh_all(self) -> None:
-        """Probe every camera once (run in the background at set-up)."""
-        await asyncio.gather(*(self.stream_info(eid) for eid in self._cameras))
+        """Probe every camera whose probe is due (in the background: set-up, periodic)."""
+        await asyncio.gather(
+            *(self._stream_info(eid, CAUSE_PERIODIC_POLL) for eid in self._cameras)
+        )
+
+    def probed_reachable(self, endpoint_id: str) -> bool:
+        """Whether the camera's last probe reached its stream (True before any probe)."""
+        probe = self._probes.get(self.entity_id(endpoint_id))
+        return probe is None or probe.info.reachable
+
+    def warm_up(self, entity_id: str) -> None:
+        """Start the camera's upstream now (a doorbell press: Alexa will ask for it)."""
+        self._restreamer.prepare(entity_id)
 
     def diagnostics(self) -> dict[str, Any]:
         """Probe results per camera (no credentials: URLs are never stored here)."""
@@ -178,6 +219,7 @@ class HaBackend:
                 description=f"{cfg[CONF_NAME]} via Home Assistant",
                 manufacturer=MANUFACTURER,
                 entity_id=entity_id,
+                doorbell=entity_id in self._doorbells,
             )
             for endpoint_id, (entity_id, cfg) in self._cameras.items()
         ]
@@ -189,6 +231,9 @@ class HaBackend:
 
     async def stream_info(self, endpoint_id: str) -> StreamInfo:
         """Probed stream facts, cached; configured defaults while a camera is offline."""
+        return await self._stream_info(endpoint_id, CAUSE_APP_INTERACTION)
+
+    async def _stream_info(self, endpoint_id: str, cause: str) -> StreamInfo:
         entity_id = self.entity_id(endpoint_id)
         probe = self._probes.get(entity_id)
         now = time.monotonic()
@@ -198,12 +243,18 @@ class HaBackend:
                 return probe.info
         pending = self._probing.get(entity_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._probe(entity_id))
+            pending = asyncio.ensure_future(self._probe(entity_id, cause))
             self._probing[entity_id] = pending
             pending.add_done_callback(lambda _: self._probing.pop(entity_id, None))
         return await asyncio.shield(pending)
 
-    async def _probe(self, entity_id: str) -> StreamInfo:
+    async def _probe(self, entity_id: str, cause: str) -> StreamInfo:
+        info = await self._probe_once(entity_id)
+        if self.reachability_listener is not None:
+            self.reachability_listener(entity_id, info.reachable, cause)
+        return info
+
+    async def _probe_once(self, entity_id: str) -> StreamInfo:
         video_only = bool(self._cameras[make_endpoint_id(entity_id)][1].get(CONF_VIDEO_ONLY))
         error: str | None = None
         result: ProbeResult | None = None
@@ -255,6 +306,13 @@ class HaBackend:
         )
 
     async def accept_grant(self, code: str, grantee_token: str) -> None:
-        """Keep the grant for the Event Gateway (token exchange is its own feature)."""
+        """Exchange the grant for Event Gateway tokens when Alexa events are configured.
+
+        Without the skill's LWA credentials the link still succeeds (events are optional):
+        the code is kept, unused, and directives work as before.
+        """
         del grantee_token  # an HA access token; never stored
+        if self.grant_exchanger is not None:
+            await self.grant_exchanger(code)
+            return
         await self._grants.async_save({"code": code, "received": datetime.now(UTC).isoformat()})

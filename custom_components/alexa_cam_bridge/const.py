@@ -21,6 +21,16 @@ CONF_NAME: Final = "name"
 CONF_VIDEO_ONLY: Final = "video_only"
 CONF_KEEP_WARM: Final = "keep_warm"
 CONF_GRACE_SECONDS: Final = "grace_seconds"
+# Alexa events (the Event Gateway): the skill's "Alexa Skill Messaging" credentials, the
+# region (auto-detected unless set), URL overrides for private deployments, and doorbells.
+CONF_LWA_CLIENT_ID: Final = "lwa_client_id"
+CONF_LWA_CLIENT_SECRET: Final = "lwa_client_secret"
+CONF_EVENTS_REGION: Final = "events_region"  # EVENTS_REGION_AUTO or "NA" / "EU" / "FE"
+CONF_EVENT_GATEWAY_URL: Final = "event_gateway_url"
+CONF_LWA_TOKEN_URL: Final = "lwa_token_url"
+CONF_DOORBELLS: Final = "doorbells"  # {camera entity_id: binary_sensor / event entity_id}
+CONF_DOORBELL_KEEP_WARM: Final = "doorbell_keep_warm"
+EVENTS_REGION_AUTO: Final = "auto"
 
 SCHEME_RTSP: Final = "rtsp"
 SCHEME_RTSPS: Final = "rtsps"
@@ -50,5 +60,11 @@ LISTEN_RETRY_SECONDS: Final = 60
 API_PATH: Final = "/api/alexa_cam_bridge/smart_home"
 MAX_DIRECTIVE_BYTES: Final = 64 * 1024
 
+# Alexa events: a camera's connectivity change is reported once it has settled this long.
+CHANGE_REPORT_DEBOUNCE_SECONDS: Final = 10
+
 ISSUE_PORT_UNAVAILABLE: Final = "port_unavailable"
+ISSUE_EVENTS_RELINK: Final = "events_relink"
+ISSUE_EVENTS_CLIENT_REJECTED: Final = "events_client_rejected"
+ISSUE_EVENTS_SKILL_DISABLED: Final = "events_skill_disabled"
 ISSUE_CERTIFICATE_INVALID: Final = "certificate_invalid"

@@ -1,9 +1,11 @@
-"""Builders for the Alexa messages this layer sends (responses, error responses).
+"""Builders for the Alexa messages this layer sends (responses, error responses, events).
 
 Every builder produces a complete message that validates against Amazon's Smart Home
 message schema. Responses about an endpoint carry ``{"endpointId": ...}``; the endpoint's
 ``scope`` (a bearer token) is optional in the schema and deliberately not echoed, so no
-token ever appears in a response.
+token ever appears in a response. Proactive events for the Alexa Event Gateway
+(``ChangeReport``, ``DoorbellPress``, ``AddOrUpdateReport``, ``DeleteReport``) must carry
+the skill's access token in their scope; their builders take it as ``token``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ def format_expiration(moment: datetime) -> str:
     return f"{_as_utc(moment):%Y-%m-%dT%H:%M:%S}Z"
 
 
+def format_event_timestamp(moment: datetime) -> str:
+    """Format ``moment`` as an event ``timestamp`` (DoorbellPress): UTC, whole seconds, ``Z``.
+
+    The schema's pattern has no fraction of a second: ``YYYY-MM-DDThh:mm:ssZ``.
+    """
+    return format_expiration(moment)
+
+
 def is_reportable_error(error: AlexaError) -> bool:
     """Return whether the schema accepts an ErrorResponse built from ``error``.
 
@@ -123,15 +133,20 @@ def build_event(
     correlation_token: str | None = None,
     endpoint_id: str | None = None,
     context_properties: list[dict[str, Any]] | None = None,
+    scope_token: str | None = None,
 ) -> dict[str, Any]:
-    """Build a response message.
+    """Build a response or event message.
 
     ``correlation_token`` and ``endpoint_id`` are included when given (the endpoint only
-    when it is a valid endpointId); ``context_properties`` becomes ``context.properties``.
+    when it is a valid endpointId); ``context_properties`` becomes ``context.properties``;
+    ``scope_token`` (events only) becomes the endpoint's ``BearerToken`` scope.
     """
     event: dict[str, Any] = {"header": _header(namespace, name, correlation_token)}
     if endpoint_id is not None and is_valid_endpoint_id(endpoint_id):
-        event["endpoint"] = {"endpointId": endpoint_id}
+        endpoint: dict[str, Any] = {"endpointId": endpoint_id}
+        if scope_token is not None:
+            endpoint = {"scope": bearer_scope(scope_token), **endpoint}
+        event["endpoint"] = endpoint
     event["payload"] = payload
     message: dict[str, Any] = {"event": event}
     if context_properties is not None:
@@ -174,3 +189,61 @@ def connectivity_property(reachable: bool, sampled_at: datetime) -> dict[str, An
         "timeOfSample": format_time_of_sample(sampled_at),
         "uncertaintyInMilliseconds": UNCERTAINTY_MS,
     }
+
+
+def bearer_scope(token: str) -> dict[str, str]:
+    """Build the ``BearerToken`` scope object of an event."""
+    return {"type": "BearerToken", "token": token}
+
+
+def build_change_report(
+    endpoint_id: str, token: str, properties: list[dict[str, Any]], cause: str
+) -> dict[str, Any]:
+    """Build an ``Alexa.ChangeReport`` event for ``endpoint_id``.
+
+    ``properties`` are the changed properties (e.g. :func:`connectivity_property`),
+    ``cause`` the change's cause type (``PERIODIC_POLL``, ``APP_INTERACTION``, ...).
+    """
+    return build_event(
+        "Alexa",
+        "ChangeReport",
+        {"change": {"cause": {"type": cause}, "properties": properties}},
+        endpoint_id=endpoint_id,
+        scope_token=token,
+    )
+
+
+def build_doorbell_press(endpoint_id: str, token: str, pressed_at: datetime) -> dict[str, Any]:
+    """Build an ``Alexa.DoorbellEventSource.DoorbellPress`` event (a physical press)."""
+    message = build_event(
+        "Alexa.DoorbellEventSource",
+        "DoorbellPress",
+        {
+            "cause": {"type": "PHYSICAL_INTERACTION"},
+            "timestamp": format_event_timestamp(pressed_at),
+        },
+        endpoint_id=endpoint_id,
+        scope_token=token,
+    )
+    return {"context": {}, **message}
+
+
+def build_add_or_update_report(endpoints: list[dict[str, Any]], token: str) -> dict[str, Any]:
+    """Build an ``Alexa.Discovery.AddOrUpdateReport`` for Discover.Response-style endpoints."""
+    return build_event(
+        "Alexa.Discovery",
+        "AddOrUpdateReport",
+        {"endpoints": endpoints, "scope": bearer_scope(token)},
+    )
+
+
+def build_delete_report(endpoint_ids: list[str], token: str) -> dict[str, Any]:
+    """Build an ``Alexa.Discovery.DeleteReport`` removing ``endpoint_ids``."""
+    return build_event(
+        "Alexa.Discovery",
+        "DeleteReport",
+        {
+            "endpoints": [{"endpointId": endpoint_id} for endpoint_id in endpoint_ids],
+            "scope": bearer_scope(token),
+        },
+    )
