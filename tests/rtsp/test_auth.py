@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -11,6 +15,7 @@ from custom_components.alexa_cam_bridge.rtsp.auth import (
     REALM,
     BasicCredentials,
     Challenge,
+    Credentials,
     DigestCredentials,
     DigestNonceStore,
     client_authorization,
@@ -21,6 +26,15 @@ from custom_components.alexa_cam_bridge.rtsp.auth import (
     verify_digest,
     www_authenticate_headers,
 )
+from custom_components.alexa_cam_bridge.rtsp.messages import (
+    Headers,
+    RtspParser,
+    RtspRequest,
+    RtspResponse,
+    serialize_request,
+    serialize_response,
+)
+from tests.peers.camera import AuthMethod, FakeCamera
 
 
 def md5(text: str) -> str:
@@ -500,3 +514,166 @@ def test_client_basic_and_unusable() -> None:
             )
             == "Basic " + base64.b64encode(b"a:b").decode()
         )
+
+
+# --- real peers ----------------------------------------------------------------------------
+
+PEER_PASSWORD = "p w"  # a space: percent-encoded in the URL, raw in the hash
+
+
+def ffmpeg_client(port: int) -> list[str]:
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg is not None
+    url = f"rtsp://viewer:p%20w@127.0.0.1:{port}/s"
+    return [ffmpeg, "-v", "quiet", "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-"]
+
+
+def gst_client(port: int) -> list[str]:
+    gst = shutil.which("gst-launch-1.0")
+    assert gst is not None
+    return [
+        gst,
+        "-q",
+        "rtspsrc",
+        f"location=rtsp://127.0.0.1:{port}/s",
+        "user-id=viewer",
+        f"user-pw={PEER_PASSWORD}",
+        "protocols=tcp",
+        "!",
+        "fakesink",
+    ]
+
+
+def serve_login(
+    client: Callable[[int], list[str]], *, digest: bool, offer_qop: bool
+) -> list[tuple[RtspRequest, Credentials | None, str]]:
+    """Run a real RTSP client against a minimal server using this module's server side.
+
+    Requests without credentials get a 401 with our challenge; requests with credentials
+    are checked and answered 404, which ends the client. Returns, per authenticated
+    request, the request, its parsed credentials and the verdict.
+    """
+    store = DigestNonceStore()
+    seen: list[tuple[RtspRequest, Credentials | None, str]] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(10)
+        process = subprocess.Popen(
+            client(server.getsockname()[1]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(10)
+                parser = RtspParser(role="server")
+                while not seen and (data := conn.recv(65536)):
+                    for request in parser.feed(data):
+                        assert isinstance(request, RtspRequest)
+                        value = request.headers.get("Authorization")
+                        if value is None:
+                            headers = Headers()
+                            for line in www_authenticate_headers(
+                                store.issue("peer"), digest=digest, offer_qop=offer_qop
+                            ):
+                                headers.add("WWW-Authenticate", line)
+                            reply = RtspResponse.make(401, cseq=request.cseq, headers=headers)
+                        else:
+                            creds = parse_authorization(value)
+                            verdict: str
+                            if isinstance(creds, DigestCredentials):
+                                ok = verify_digest(
+                                    creds,
+                                    method=request.method,
+                                    password=PEER_PASSWORD,
+                                    username="viewer",
+                                )
+                                verdict = (
+                                    store.check(creds.nonce, creds.nc, "peer") if ok else "bad"
+                                )
+                            elif isinstance(creds, BasicCredentials):
+                                ok = verify_basic(creds, "viewer", PEER_PASSWORD)
+                                verdict = "ok" if ok else "bad"
+                            else:
+                                verdict = "unparsed"
+                            seen.append((request, creds, verdict))
+                            reply = RtspResponse.make(404, cseq=request.cseq)
+                        conn.sendall(serialize_response(reply))
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("client", "digest", "offer_qop", "expected_scheme", "expected_qop"),
+    [
+        (ffmpeg_client, True, False, "digest", None),
+        (ffmpeg_client, True, True, "digest", "auth"),
+        (ffmpeg_client, False, False, "basic", None),
+        (gst_client, True, False, "digest", None),
+        # GStreamer answers RFC 2069 style even when qop="auth" is offered.
+        (gst_client, True, True, "digest", None),
+        (gst_client, False, False, "basic", None),
+    ],
+    ids=[
+        "ffmpeg-rfc2069",
+        "ffmpeg-qop-auth",
+        "ffmpeg-basic",
+        "gstreamer-rfc2069",
+        "gstreamer-qop-offered",
+        "gstreamer-basic",
+    ],
+)
+def test_real_clients_log_in(
+    client: Callable[[int], list[str]],
+    digest: bool,
+    offer_qop: bool,
+    expected_scheme: str,
+    expected_qop: str | None,
+) -> None:
+    ((request, creds, verdict),) = serve_login(client, digest=digest, offer_qop=offer_qop)
+    assert verdict == "ok"
+    assert creds is not None
+    assert creds.scheme == expected_scheme
+    if isinstance(creds, DigestCredentials):
+        assert creds.qop == expected_qop
+        assert creds.uri == request.uri
+
+
+def rtsp_exchange(port: int, request: RtspRequest) -> RtspResponse:
+    """Send one request on a fresh connection and return the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(serialize_request(request))
+        parser = RtspParser(role="client")
+        while data := conn.recv(65536):
+            for message in parser.feed(data):
+                if isinstance(message, RtspResponse):
+                    return message
+    raise AssertionError("no response")
+
+
+@pytest.mark.parametrize("method", ["digest", "basic"])
+def test_client_logs_in_to_gst_rtsp_server(method: AuthMethod) -> None:
+    with FakeCamera(audio="none", user="admin", password='s3cr=t "x"', auth=method) as cam:
+        describe = RtspRequest(
+            "DESCRIBE", cam.url, Headers([("CSeq", "1"), ("Accept", "application/sdp")])
+        )
+        challenged = rtsp_exchange(cam.port, describe)
+        assert challenged.status == 401
+        value = client_authorization(
+            challenged.headers.get_all("WWW-Authenticate"),
+            method="DESCRIBE",
+            uri=cam.url,
+            username="admin",
+            password='s3cr=t "x"',
+        )
+        assert value is not None
+        assert value.lower().startswith(method)
+        describe.headers["CSeq"] = "2"
+        describe.headers["Authorization"] = value
+        answered = rtsp_exchange(cam.port, describe)
+        assert answered.status == 200
+        assert answered.body.startswith(b"v=0")
