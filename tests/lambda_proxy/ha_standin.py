@@ -44,6 +44,7 @@ class Reply:
     drop: bool = False  # close the connection without answering
     hang: bool = False  # never answer (until the server stops)
     dribble: bool = False  # send the status line, then one header byte every 50 ms
+    raw: bytes | None = None  # send these bytes instead of an HTTP answer, then close
 
 
 Behavior = Callable[[Request], Reply]
@@ -79,6 +80,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.record(request)
         reply = self.server.behavior(request)
         if reply.drop:
+            self.close_connection = True
+            return
+        if reply.raw is not None:
+            self.wfile.write(reply.raw)
             self.close_connection = True
             return
         if reply.hang:

@@ -192,6 +192,7 @@ def test_ha_error_response_is_passed_through(
         (Reply(200, b'{"event": {"header": {}, "payload": NaN}}'), "INTERNAL_ERROR"),
         (Reply(200, b"[" * 100_000), "INTERNAL_ERROR"),
         (Reply(200, b"", {"Content-Length": "100000000"}), "INTERNAL_ERROR"),
+        (Reply(raw=b"SSH-2.0-OpenSSH_9.2\r\n\r\n"), "INTERNAL_ERROR"),
     ],
     ids=[
         "401",
@@ -208,6 +209,7 @@ def test_ha_error_response_is_passed_through(
         "json-nan",
         "json-too-deep",
         "too-large",
+        "not-http",
     ],
 )
 def test_ha_failures_map_to_errors(
@@ -295,10 +297,15 @@ def test_dns_failure(ca_bundle: str, lambda_env: pytest.MonkeyPatch) -> None:
 
 
 def _assert_returns_in_budget(directive: dict[str, Any]) -> dict[str, Any]:
-    """The handler answers before the Lambda would be killed (its remaining time)."""
+    """The handler answers before the Lambda would be killed (its remaining time).
+
+    The budget is that time minus a 300 ms margin, which is also what absorbs scheduling
+    delays on a loaded machine here.
+    """
     started = time.monotonic()
-    answer = invoke(directive, FakeContext(SHORT_CONTEXT_MS))
+    answer = lambda_handler(directive, FakeContext(SHORT_CONTEXT_MS))
     assert time.monotonic() - started < SHORT_CONTEXT_MS / 1000
+    validate_message(answer)
     return answer
 
 
