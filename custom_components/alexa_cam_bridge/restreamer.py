@@ -16,7 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from .broker import StreamBroker, StreamGrant
-from .front_door import ClientHelloInfo, Connection, FrontDoor, HttpReply
+from .front_door import (
+    ClientHelloInfo,
+    Connection,
+    FrontDoor,
+    HttpReply,
+    harden_server_context,
+)
 from .rtsp import auth
 from .rtsp.client import ProbeResult, probe
 from .rtsp.limits import Limits
@@ -83,7 +89,7 @@ class Restreamer:
         self._door = FrontDoor(
             port=port,
             host=host,
-            ssl_context=ssl_context,
+            ssl_context=harden_server_context(ssl_context),
             rtsp_handler=self._serve_rtsp,
             http_handler=self._serve_http,
             limits=self.limits,
@@ -100,12 +106,24 @@ class Restreamer:
         self._started_at = time.time()
 
     async def stop(self) -> None:
-        """Close the listener, every session and every relay."""
+        """Close the listener, every session and every relay; leave no task behind."""
         await self._door.stop()
         relays = list(self._relays.values())
         self._relays.clear()
-        await asyncio.gather(*(relay.stop() for relay in relays), return_exceptions=True)
+        await asyncio.gather(
+            *(relay.stop() for relay in relays), *self._pending, return_exceptions=True
+        )
         self._started_at = None
+
+    def relay(self, camera_id: str) -> CameraRelay | None:
+        """The camera's relay if it exists (diagnostics, benchmarks)."""
+        return self._relays.get(camera_id)
+
+    async def stop_relay(self, camera_id: str) -> None:
+        """Stop the camera's relay now (its viewers end); the next viewer starts it again."""
+        relay = self._relays.pop(camera_id, None)
+        if relay is not None:
+            await relay.stop()
 
     @property
     def listening(self) -> bool:
@@ -118,8 +136,11 @@ class Restreamer:
         return self._door.bound_ports
 
     def set_ssl_context(self, ctx: ssl.SSLContext) -> None:
-        """Use ``ctx`` for new TLS handshakes; live sessions keep theirs."""
-        self._door.set_ssl_context(ctx)
+        """Use ``ctx`` for new TLS handshakes; live sessions keep theirs.
+
+        The context is hardened in place (TLS 1.2+, ECDHE AEAD ciphers).
+        """
+        self._door.set_ssl_context(harden_server_context(ctx))
 
     def add_alpn_handler(
         self, protocol: str, handler: Callable[[ClientHelloInfo], ssl.SSLContext | None]
