@@ -135,6 +135,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
         raise ConfigError("HA_URL has an invalid port") from None
     if not parts.hostname:
         raise ConfigError(f"HA_URL has no host name (got {shown!r})")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ConfigError(f"HA_URL has an invalid host name (got {shown!r})") from None
     if _URL_UNSAFE_RE.search(raw_url):
         raise ConfigError("HA_URL must not contain spaces or control characters")
     ca_bundle = environ.get("CA_BUNDLE", "").strip() or None
@@ -338,12 +342,12 @@ def _resolve(host: str, port: int, deadline: float) -> Sequence[_AddrInfo]:
     else:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     found: list[_AddrInfo] = []
-    failed: list[OSError] = []
+    failed: list[Exception] = []
 
     def lookup() -> None:
         try:
             found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as err:
+        except (OSError, UnicodeError) as err:  # UnicodeError: a name IDNA cannot encode
             failed.append(err)
 
     thread = threading.Thread(target=lookup, name="lambda-dns", daemon=True)
@@ -352,7 +356,7 @@ def _resolve(host: str, port: int, deadline: float) -> Sequence[_AddrInfo]:
     if thread.is_alive():
         raise TimeoutError(f"DNS lookup of {host} did not finish in time")
     if failed:
-        raise failed[0]
+        raise socket.gaierror(f"DNS lookup of {host} failed") from failed[0]
     return found
 
 
