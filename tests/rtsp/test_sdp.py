@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import base64
+import socket
 
 import pytest
 
 from custom_components.alexa_cam_bridge.rtsp.h264 import parse_sprop_parameter_sets, parse_sps
+from custom_components.alexa_cam_bridge.rtsp.messages import (
+    Headers,
+    RtspParser,
+    RtspRequest,
+    RtspResponse,
+    serialize_request,
+)
 from custom_components.alexa_cam_bridge.rtsp.sdp import (
     FmtpParams,
     MediaDescription,
@@ -20,6 +28,7 @@ from custom_components.alexa_cam_bridge.rtsp.sdp import (
     select_tracks,
     video_codec_name,
 )
+from tests.peers.camera import AudioCodec, FakeCamera, VideoCodec
 
 # A 1280x720 baseline SPS and its PPS, as libx264 writes them.
 SPS = bytes.fromhex("6742c01fd9005005bb011000000300100000030320f18324 80".replace(" ", ""))
@@ -491,3 +500,56 @@ def test_build_restream_sdp_without_media_index() -> None:
         ("a", f"fmtp:96 packetization-mode=1;sprop-parameter-sets={SPROP};profile-level-id=42c01f"),
         ("a", "control:trackID=0"),
     ]
+
+
+# --- a real camera (gst-rtsp-server) ---------------------------------------------------------
+
+
+def describe(port: int, url: str) -> RtspResponse:
+    """DESCRIBE ``url`` on a fresh connection."""
+    request = RtspRequest("DESCRIBE", url, Headers([("CSeq", "1"), ("Accept", "application/sdp")]))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(serialize_request(request))
+        parser = RtspParser(role="client")
+        while data := conn.recv(65536):
+            for message in parser.feed(data):
+                if isinstance(message, RtspResponse):
+                    return message
+    raise AssertionError("no response")
+
+
+@pytest.mark.parametrize(
+    ("video", "audio", "encodings"),
+    [
+        ("h264", "aac", ["H264", "MPEG4-GENERIC"]),
+        ("h264", "pcmu", ["H264", "PCMU"]),
+        ("h265", "pcma", []),
+    ],
+)
+def test_real_camera_sdp(video: VideoCodec, audio: AudioCodec, encodings: list[str]) -> None:
+    with FakeCamera(video=video, audio=audio, width=854, height=480) as cam:
+        response = describe(cam.port, cam.url)
+    assert response.status == 200
+    base = response.headers.get("Content-Base", cam.url)
+    upstream = parse_sdp(response.body)
+    tracks, notes = select_tracks(upstream, base, video_only=False)
+    assert [t.encoding for t in tracks] == encodings
+    if not tracks:
+        assert video_codec_name(upstream) == "H265"
+        assert notes[-1] == "no H.264 video track: its video codec is H265"
+        return
+    assert notes == []
+    assert [t.control for t in tracks] == [base + "stream=0", base + "stream=1"]
+    served = parse_sdp(
+        build_restream_sdp(
+            upstream, tracks, sprop=None, session_name="Cam", origin_address="127.0.0.1"
+        )
+    )
+    video_media = served.media[0]
+    fmtp = video_media.fmtp(tracks[0].payload_type)
+    assert fmtp["packetization-mode"] == "1"
+    sps = parse_sprop_parameter_sets(fmtp["sprop-parameter-sets"])[0]
+    info = parse_sps(sps)
+    assert (info.width, info.height) == (854, 480)
+    assert fmtp["profile-level-id"].lower() == sps[1:4].hex()
+    assert [m.control for m in served.media] == ["trackID=0", "trackID=1"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 from urllib.parse import unquote
 
 RTSP_VERSION = "RTSP/1.0"
@@ -105,6 +105,10 @@ class Headers:
         for name, value in pairs:
             self.add(name, value)
 
+    @overload
+    def get(self, name: str, default: None = None) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
     def get(self, name: str, default: str | None = None) -> str | None:
         """Return the first value of ``name``, or ``default``."""
         key = name.lower()
