@@ -722,7 +722,7 @@ def lambda_handler(event: object, context: LambdaContext | None) -> dict[str, An
     try:
         directive = _parse_directive(event)
         outcome = _handle(event, directive, context, start)
-    except Exception as err:
+    except Exception as err:  # a bug must still give Alexa an answer, not a Lambda error
         outcome = _failure(
             directive,
             "INTERNAL_ERROR",
