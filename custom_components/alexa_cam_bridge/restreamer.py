@@ -78,7 +78,7 @@ class Restreamer:
         self.public_host = public_host
         self._port = port
         self._relays: dict[str, CameraRelay] = {}
-        self._nonces = auth.DigestNonceStore()
+        self._nonces = auth.DigestNonceStore(lifetime=max(60.0, 2.0 * self.limits.session_timeout))
         self._context = ServerContext(
             lookup=self._lookup,
             relay_for=self._relay_for,

@@ -240,6 +240,19 @@ async def test_stale_nonce(env: Env) -> None:
     conn.close()
 
 
+async def test_aged_nonce_still_valid_on_its_authenticated_connection(env: Env) -> None:
+    grant = env.grant()
+    url = env.url(grant)
+    conn = await Conn.open(env)
+    header = aosp_digest(grant, "DESCRIBE", url, nonce_of(await conn.request("DESCRIBE", url)))
+    assert (await conn.request("DESCRIBE", url, header)).status == 200
+    await asyncio.sleep(2.2)  # past the nonce lifetime: AOSP keeps sending it anyway
+    assert (await conn.request("DESCRIBE", url, header)).status == 200
+    wrong = header.replace('response="', 'response="0')
+    assert (await conn.request("DESCRIBE", url, wrong)).status == 401
+    conn.close()
+
+
 async def test_wrong_and_unknown_credentials_rate_limited(env: Env) -> None:
     grant = env.grant(auth_type="BASIC")
     wrong = StreamGrant(grant.stream_id, "cam", grant.username, "nope", 0, "BASIC")

@@ -197,7 +197,9 @@ class RtspServerSession:
                         continue
                     if not await self._handle(message):
                         return
-                request_started = loop.time() if self._parser.buffered else None
+                # Timeouts count from our last reply (a PLAY may have waited for a keyframe).
+                last_activity = loop.time()
+                request_started = last_activity if self._parser.buffered else None
             # How long may we wait for the next bytes?
             if request_started is not None:
                 timeout = request_started + limits.request_timeout - loop.time()
@@ -318,6 +320,11 @@ class RtspServerSession:
             if "Authorization" not in request.headers:
                 return grant
             verdict = self._verify(request, grant)
+            if verdict == "stale":
+                # AOSP reuses its first nonce for the whole session and gives up after a
+                # second 401; on the connection that nonce was issued for, an aged nonce
+                # with correct credentials is still proof enough.
+                return grant
         else:
             grant = self._ctx.lookup(stream_id)
             verdict = "missing" if grant is None else self._verify(request, grant)
