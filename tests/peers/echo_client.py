@@ -119,6 +119,9 @@ class EchoResult:
     seq_gaps: dict[int, int] = field(default_factory=dict)
     """Track index -> number of missing sequence numbers (wrap-aware)."""
     reordered: dict[int, int] = field(default_factory=dict)
+    rtp_backwards: dict[int, int] = field(default_factory=dict)
+    """Track index -> packets whose RTP timestamp is earlier than the previous packet's
+    (a restarted encoder/pipeline; H.264 here has no B-frames)."""
     first_rtp_seq: dict[int, int] = field(default_factory=dict)
     first_rtp_timestamp: dict[int, int] = field(default_factory=dict)
     first_video_au_is_idr: bool | None = None
@@ -285,6 +288,7 @@ class _Track:
     rtp_channel: int = -1
     rtcp_channel: int = -1
     next_seq: int | None = None
+    last_timestamp: int | None = None
     sr_rtp: int | None = None
     sr_ntp: float | None = None
     au: _AccessUnit | None = None
@@ -561,6 +565,7 @@ class EchoClient:
             self.result.rtcp_packets[index] = 0
             self.result.seq_gaps[index] = 0
             self.result.reordered[index] = 0
+            self.result.rtp_backwards[index] = 0
         assert session is not None
         self.result.session_id = session
         play_headers = {"Session": session}
@@ -662,6 +667,9 @@ class EchoClient:
                 self.result.reordered[index] += 1
                 return
         track.next_seq = (seq + 1) % 65536
+        if track.last_timestamp is not None and rtp_diff(timestamp, track.last_timestamp) < 0:
+            self.result.rtp_backwards[index] += 1
+        track.last_timestamp = timestamp
         if track.is_h264:
             self._on_h264(track, payload, timestamp=timestamp, marker=marker, lost=lost, now=now)
 
