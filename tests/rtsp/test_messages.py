@@ -268,7 +268,7 @@ def test_every_split_point_matches_whole_parse() -> None:
     expected = summarize(RtspParser(role="server").feed(small))
     assert len(expected) == 5
     for i in range(len(small) + 1):
-        for j in range(i, len(small) + 1, 7):
+        for j in range(i, len(small) + 1, 11):
             got = parse_in_chunks(small, [i, j - i])
             assert summarize(got) == expected, (i, j)
 

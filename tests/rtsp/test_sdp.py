@@ -180,6 +180,11 @@ def test_round_trip_to_text() -> None:
     assert parse_sdp(text) == sdp
 
 
+def test_parse_tolerates_trailing_nul() -> None:
+    sdp = parse_sdp(HIK_H264_SDP.encode() + b"\x00")
+    assert len(sdp.media) == 3
+
+
 def test_parse_tolerates_blank_lines_and_whitespace() -> None:
     sdp = parse_sdp("\r\n v=0 \r\n\r\ns=x\nm=video 5000/2 RTP/AVP 26\n\na=control:x \n")
     assert sdp.lines == [("v", "0"), ("s", "x")]

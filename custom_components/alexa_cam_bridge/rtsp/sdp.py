@@ -3,7 +3,8 @@
 The relay DESCRIBEs a camera, picks what the Echo can play with :func:`select_tracks`
 (the first H.264 video track, and at most one AAC/PCMU/PCMA audio track), and serves
 viewers the SDP built by :func:`build_restream_sdp`: video first, controls ``trackID=N``,
-``sprop-parameter-sets`` always present (AOSP refuses an H.264 track without it).
+``sprop-parameter-sets`` filled in from the stream's own SPS/PPS when the camera's SDP
+lacks it (AOSP refuses an H.264 track without it).
 """
 
 from __future__ import annotations
@@ -229,9 +230,13 @@ def _parse_media_line(value: str) -> MediaDescription:
 
 
 def parse_sdp(text: str | bytes) -> SessionDescription:
-    """Parse an SDP (CRLF or LF line ends, blank lines ignored); ``SdpError`` on garbage."""
+    """Parse an SDP (CRLF or LF line ends, blank lines ignored); ``SdpError`` on garbage.
+
+    NUL bytes are dropped: some cameras count a C string terminator in Content-Length.
+    """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    text = text.replace("\x00", "")
     sdp = SessionDescription()
     current: MediaDescription | None = None
     for raw in text.splitlines():
