@@ -284,8 +284,13 @@ def test_stap_a() -> None:
     assert is_keyframe_start(packet)
     assert extract_parameter_sets(packet) == [sps, pps]
     assert extract_parameter_sets(memoryview(stap_a(sei, sps, pps))) == [sps, pps]
-    assert not is_keyframe_start(stap_a(sei, sps, pps))
+    # Leading AUD/SEI/PPS units do not matter; a slice before the SPS/IDR does.
+    aud = b"\x09\xf0"
+    assert is_keyframe_start(stap_a(aud, sps, pps))
+    assert is_keyframe_start(stap_a(sei, sps, pps))
+    assert is_keyframe_start(stap_a(aud, sei, idr[:40]))
     assert not is_keyframe_start(stap_a(pps, sei))
+    assert not is_keyframe_start(stap_a(aud, p_slice[:40], sps))
     small_idr = idr[:50]
     assert is_keyframe_start(stap_a(small_idr))
     assert not is_keyframe_start(stap_a(p_slice[:50]))

@@ -120,36 +120,54 @@ def is_keyframe_start(payload: BytesLike) -> bool:
 
     The rule: the packet is not an FU continuation, and the first NAL unit that begins in
     it is either an SPS (7) or the first slice of an IDR picture (type 5 with
-    ``first_mb_in_slice == 0``) — as a single NAL unit, as the first fragment of an FU-A,
-    or as the first unit of a STAP-A (a STAP-A ``SPS, PPS[, IDR]`` qualifies). A lone
-    PPS, SEI or AUD does not: encoders also send those before non-IDR pictures; nor do the
-    second and later slices of a multi-slice IDR picture. Encoders put SPS and PPS right
-    before each IDR, so the cache starts at the first packet of the SPS/PPS/IDR run; when
-    the stream has no in-band SPS it starts at the IDR itself (the SDP's
-    sprop-parameter-sets then provide the parameter sets).
+    ``first_mb_in_slice == 0``), as a single NAL unit or as the first fragment of an
+    FU-A; or it is a STAP-A that carries an SPS or such an IDR slice before any other
+    slice (leading AUD, SEI or PPS units are fine: ``SPS, PPS[, IDR]`` and
+    ``AUD, SPS, PPS`` qualify). A lone PPS, SEI or AUD does not: encoders also send those
+    before non-IDR pictures; nor do the second and later slices of a multi-slice IDR
+    picture. Encoders put SPS and PPS right before each IDR, so the cache starts at the
+    first packet of the SPS/PPS/IDR run; when the stream has no in-band SPS it starts at
+    the IDR itself (the SDP's sprop-parameter-sets then provide the parameter sets).
 
     An SPS packet is followed by the IDR start packet, which also matches: use
     :class:`GopTracker` to get one start per keyframe.
     """
     try:
-        return _starts_keyframe(payload, inspect_rtp_payload(payload))
+        return _keyframe_trigger(payload, inspect_rtp_payload(payload)) is not None
     except ValueError:
         return False
 
 
-def _starts_keyframe(payload: BytesLike, info: RtpNalInfo) -> bool:
+def _first_slice_starts_picture(slice_data: BytesLike) -> bool:
+    """True if a slice header (after the NAL header byte) has ``first_mb_in_slice == 0``.
+
+    first_mb_in_slice is ue(v), which is 0 exactly when its first bit is 1.
+    """
+    return len(slice_data) > 0 and bool(slice_data[0] & 0x80)
+
+
+def _keyframe_trigger(payload: BytesLike, info: RtpNalInfo) -> int | None:
+    """NAL_SPS or NAL_IDR when the packet starts a keyframe by that unit, else None."""
     if not info.starts_nal:
-        return False
+        return None
+    if info.packet_type == NAL_STAP_A:
+        for unit in _stap_a_units(payload):
+            kind = unit[0] & 0x1F
+            if kind == NAL_SPS:
+                return NAL_SPS
+            if kind == NAL_IDR and _first_slice_starts_picture(unit[1:]):
+                return NAL_IDR
+            if kind in VCL_TYPES:
+                return None
+        return None
     first = info.types[0]
     if first == NAL_SPS:
-        return True
-    if first != NAL_IDR:
-        return False
-    # Offset of the first slice-header byte: after the NAL header (single NAL), the FU
-    # indicator and FU header (FU-A), or the STAP-A header, size and NAL header.
-    offset = {NAL_FU_A: 2, NAL_STAP_A: 4}.get(info.packet_type, 1)
-    # first_mb_in_slice is ue(v) and is 0 exactly when its first bit is 1.
-    return len(payload) > offset and bool(payload[offset] & 0x80)
+        return NAL_SPS
+    # The slice header follows the NAL header (single NAL) or the FU indicator and header.
+    offset = 2 if info.packet_type == NAL_FU_A else 1
+    if first == NAL_IDR and _first_slice_starts_picture(memoryview(payload)[offset:]):
+        return NAL_IDR
+    return None
 
 
 class GopTracker:
@@ -187,10 +205,10 @@ class GopTracker:
             return False
         if not info.starts_nal:
             return False
-        candidate = _starts_keyframe(payload, info)
-        if candidate and info.types[0] == NAL_SPS and not self._trust_sps:
-            candidate = False
-        started = candidate and not self._open
+        trigger = _keyframe_trigger(payload, info)
+        if trigger == NAL_SPS and not self._trust_sps:
+            trigger = None
+        started = trigger is not None and not self._open
         if started:
             self._open = True
         first_slice = next((t for t in info.types if t in VCL_TYPES), None)
