@@ -212,7 +212,7 @@ async def test_gstreamer_verifies_chain(stack: Stack, tmp_path: Path) -> None:
 
 async def test_five_viewers_fan_out_without_gaps(stack: Stack) -> None:
     results = await asyncio.gather(
-        *(stack.echo(stack.grant(), until="duration", duration=3.0) for _ in range(5))
+        *(stack.echo(stack.grant(), until="duration", duration=2.0) for _ in range(5))
     )
     for result in results:
         assert_playable(result)
@@ -221,11 +221,11 @@ async def test_five_viewers_fan_out_without_gaps(stack: Stack) -> None:
 
 async def test_stalled_viewer_does_not_stall_others(stack: Stack) -> None:
     stalled = asyncio.create_task(
-        stack.echo(stack.grant(), until="duration", duration=5.0, stall_after_packets=30)
+        stack.echo(stack.grant(), until="duration", duration=4.0, stall_after_packets=30)
     )
     await asyncio.sleep(0.3)
     others = await asyncio.gather(
-        *(stack.echo(stack.grant(), until="duration", duration=4.0) for _ in range(2))
+        *(stack.echo(stack.grant(), until="duration", duration=3.0) for _ in range(2))
     )
     for result in others:
         assert_playable(result)

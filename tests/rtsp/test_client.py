@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from custom_components.alexa_cam_bridge.rtsp import h264, sdp
+from custom_components.alexa_cam_bridge.rtsp import sdp
 from custom_components.alexa_cam_bridge.rtsp.client import (
     RtspClient,
     RtspClientError,
@@ -109,14 +109,3 @@ async def test_probe_unreachable() -> None:
     result = await probe("rtsp://127.0.0.1:1/none", timeout=2.0)
     assert not result.h264
     assert result.notes
-
-
-async def test_in_band_sps_matches_sprop(fake_camera: FakeCamera) -> None:
-    frames, client = await _play_video(fake_camera.url, wanted=400)
-    await client.close()
-    sets = [
-        nal for f in frames if f.channel == 0 for nal in h264.extract_parameter_sets(f.payload[12:])
-    ]
-    sps = [n for n in sets if n[0] & 0x1F == h264.NAL_SPS]
-    assert sps
-    assert h264.parse_sps(sps[0]).width == 1280
