@@ -1,0 +1,1 @@
+"""Tests of the pure certificate package (custom_components/alexa_cam_bridge/certs)."""
