@@ -12,7 +12,8 @@ Server side, built around what Android's stagefright client (the Echo's player, 
 - Its Digest ignores the announced realm and hashes with ``"Streaming Server"``, so
   :data:`REALM` is exactly that. It ignores ``qop`` and sends RFC 2069 ("legacy") Digest
   without ``nc``/``cnonce``, so by default no ``qop`` is offered (``offer_qop=True``
-  offers ``qop="auth"`` for clients that want it; legacy answers stay accepted).
+  offers ``qop="auth"`` for clients that want it; legacy answers stay accepted, and
+  GStreamer's rtspsrc, for one, answers RFC 2069 style even when qop is offered).
 - It sends ``uri="<request-URI> "`` with a trailing space *inside* the quotes and hashes
   that exact string; :func:`parse_authorization` keeps the raw value and
   :func:`verify_digest` hashes what the client sent.
@@ -32,7 +33,8 @@ Nonce rules (:class:`DigestNonceStore`):
   ``"replay"``.
 - Lifetime is sliding: a nonce is ``"stale"`` once ``lifetime`` seconds pass without a
   use (counted from issue for a never-used nonce), or ``max_age`` after issue. A client
-  that keeps its session alive keeps its nonce; an idle or abandoned one expires.
+  that keeps its session alive keeps its nonce; an idle or abandoned one expires. So
+  ``lifetime`` must exceed the keep-alive interval (0.9 x the announced session timeout).
 - Memory is bounded: ``max_nonces`` in all, and only the latest few never-used nonces
   per connection, so unauthenticated requests cannot evict a viewer's nonce (which a
   stock client could not replace).
