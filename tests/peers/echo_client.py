@@ -65,7 +65,7 @@ NO_SR_FALLBACK_S = 10.0
 """AOSP fakes timestamps when not every track had an SR this long after PLAY."""
 
 AuthMode = Literal["basic", "digest", "aosp-digest"]
-Until = Literal["can_show", "duration"]
+Until = Literal["play", "first_rtp", "can_show", "duration"]
 
 NAL_IDR = 5
 NAL_SPS = 7
@@ -135,6 +135,15 @@ class EchoResult:
     """When the client stopped reading (``stall_after_packets``)."""
     bytes_received: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One-line digest of the timings and counters (for assertion messages)."""
+        keys = (
+            "statuses", "play_reply", "first_rtp", "first_sr", "first_idr_complete",
+            "can_show", "timestamps_faked", "packets", "rtcp_packets", "seq_gaps",
+            "rtp_backwards", "idr_timestamps", "video_access_units", "errors",
+        )  # fmt: skip
+        return ", ".join(f"{key}={getattr(self, key)!r}" for key in keys)
 
     def to_json(self) -> str:
         """Serialize (track-index keys become strings)."""
@@ -353,6 +362,7 @@ class EchoClient:
         self._anchor_ntp: float | None = None
         self._pending_idrs: list[int] = []
         self._can_show_event = asyncio.Event()
+        self._all_rtp_event = asyncio.Event()
         self._lost = asyncio.Event()
         self._stall_after: int | None = None
         self._pending_replies: dict[int, asyncio.Future[tuple[int, dict[str, str], bytes]]] = {}
@@ -657,6 +667,8 @@ class EchoClient:
             self.result.first_rtp[index] = now
             self.result.first_rtp_seq[index] = seq
             self.result.first_rtp_timestamp[index] = timestamp
+            if len(self.result.first_rtp) == len(self.tracks):
+                self._all_rtp_event.set()
         lost = False
         if track.next_seq is not None and seq != track.next_seq:
             gap = (seq - track.next_seq) % 65536
@@ -818,9 +830,13 @@ class EchoClient:
     async def _wait_media(self, duration: float | None, until: Until) -> None:
         """Wait for can_show/duration; raise RtspError if the connection drops."""
         limit = duration if duration is not None else self.timeout
+        if until == "play":
+            return
         waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._lost.wait())]
         if until == "can_show":
             waiters.append(asyncio.create_task(self._can_show_event.wait()))
+        elif until == "first_rtp":
+            waiters.append(asyncio.create_task(self._all_rtp_event.wait()))
         try:
             await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -828,6 +844,8 @@ class EchoClient:
                 waiter.cancel()
         if until == "can_show" and self.result.can_show is None:
             self.result.errors.append(f"can_show not reached within {limit} s")
+        if until == "first_rtp" and not self._all_rtp_event.is_set():
+            self.result.errors.append(f"no RTP on every track within {limit} s")
         if self._lost.is_set():
             raise RtspError("connection lost while playing")
 
@@ -852,9 +870,11 @@ async def run_echo_client(
 
     TLS is used when ``ssl_context`` is given or the scheme is ``rtsps`` (then an
     unverified context by default). Credentials come from ``user``/``password`` or the
-    URL's userinfo. ``until="can_show"`` stops at ``can_show`` (or after ``duration``,
-    default ``timeout``, counted from the PLAY reply); ``until="duration"`` reads for
-    ``duration`` seconds. ``stall_after_packets`` stops reading after that many
+    URL's userinfo. ``until`` chooses when to stop: ``"play"`` right after the PLAY reply,
+    ``"first_rtp"`` once every track has had an RTP packet, ``"can_show"`` at
+    ``can_show`` (each of these at the latest after ``duration``, default ``timeout``,
+    counted from the PLAY reply, recording an error if not reached), ``"duration"``
+    after reading for ``duration`` seconds. ``stall_after_packets`` stops reading after that many
     interleaved frames but keeps the connection open until the end (a stalled Echo).
     ``timeout`` bounds the connect and each request.
     """
@@ -884,7 +904,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca", help="CA file to verify the server with (implies TLS)")
     parser.add_argument("--server-hostname", help="SNI / name to verify")
     parser.add_argument("--duration", type=float)
-    parser.add_argument("--until", choices=["can_show", "duration"], default="can_show")
+    parser.add_argument(
+        "--until", choices=["play", "first_rtp", "can_show", "duration"], default="can_show"
+    )
     parser.add_argument("--auth", choices=["basic", "digest", "aosp-digest"], default="basic")
     parser.add_argument("--omit-interleaved", action="store_true")
     parser.add_argument("--no-play-range", action="store_true")
