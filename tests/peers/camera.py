@@ -21,12 +21,14 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import selectors
 import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal, NoReturn, Self
@@ -47,6 +49,16 @@ def _read_whole(file: IO[bytes]) -> str:
     """Return a file's whole content without moving the offset it shares with the child."""
     fd = file.fileno()
     return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+
+_RUNNING: weakref.WeakSet[FakeCamera] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Kill cameras a crashed test forgot (the camera also exits when its parent dies)."""
+    for camera in list(_RUNNING):
+        camera.kill()
 
 
 class FakeCameraError(RuntimeError):
@@ -181,6 +193,7 @@ class FakeCamera:
             env={**os.environ, "GST_DEBUG_NO_COLOR": "1"},
         )
         self._process = process
+        _RUNNING.add(self)
         assert process.stdout is not None
         line = b""
         deadline = time.monotonic() + timeout
@@ -209,6 +222,7 @@ class FakeCamera:
     def _reap(self) -> str:
         """Wait for the (signalled) process, close its pipes; return its stderr text."""
         process, self._process = self._process, None
+        _RUNNING.discard(self)
         if process is not None:
             process.wait()
             if process.stdout is not None:
