@@ -800,10 +800,10 @@ class EchoClient:
                 fallback.cancel()
             if stall_after_packets is None and not pump.done():
                 await self.teardown()
+        except TimeoutError:  # before OSError, of which it is a subclass
+            self.result.errors.append("timeout waiting for the server")
         except (OSError, ssl.SSLError, RtspError, asyncio.IncompleteReadError) as err:
             self.result.errors.append(f"{type(err).__name__}: {err}")
-        except TimeoutError:
-            self.result.errors.append("timeout waiting for the server")
         finally:
             for task in [*helpers, *([pump] if pump else [])]:
                 task.cancel()
