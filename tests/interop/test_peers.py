@@ -165,6 +165,141 @@ def test_make_url_follows_aosp() -> None:
     ]
 
 
+# -- the can_show rule, against a scripted server --------------------------------------
+
+SCRIPTED_SDP = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=scripted\r\nt=0 0\r\na=control:*\r\n"
+    "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    "a=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0IAHg==,aM4=\r\n"
+    "a=control:trackID=0\r\n"
+    "m=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=control:trackID=1\r\n"
+)
+
+
+def rtp(seq: int, timestamp: int, payload: bytes, *, marker: bool, pt: int = 96) -> bytes:
+    """One RTP packet (no CSRC, no extension)."""
+    header = bytes([0x80, (0x80 if marker else 0) | pt]) + seq.to_bytes(2) + timestamp.to_bytes(4)
+    return header + b"\x00\x00\x00\x01" + payload
+
+
+def sender_report(ntp_seconds: int, timestamp: int) -> bytes:
+    """An RTCP SR without report blocks."""
+    return (
+        b"\x80\xc8\x00\x06"
+        + b"\x00\x00\x00\x01"
+        + (ntp_seconds << 32).to_bytes(8)
+        + (timestamp.to_bytes(4) + bytes(8))
+    )
+
+
+def interleaved(channel: int, packet: bytes) -> bytes:
+    """RTSP interleaved framing."""
+    return b"$" + bytes([channel]) + len(packet).to_bytes(2) + packet
+
+
+def idr_packets(seq: int, timestamp: int) -> list[bytes]:
+    """SPS+PPS in a STAP-A, then an IDR slice in two FU-A fragments (marker on the last)."""
+    sps, pps, idr = b"\x67\x42\x00\x1e", b"\x68\xce", b"\x65" + bytes(2000)
+    stap = b"\x18" + len(sps).to_bytes(2) + sps + len(pps).to_bytes(2) + pps
+    first = b"\x7c\x85" + idr[1:1000]
+    last = b"\x7c\x45" + idr[1000:]
+    return [
+        rtp(seq, timestamp, stap, marker=False),
+        rtp(seq + 1, timestamp, first, marker=False),
+        rtp(seq + 2, timestamp, last, marker=True),
+    ]
+
+
+async def scripted_server(media: list[bytes]) -> tuple[asyncio.Server, int]:
+    """An RTSP server that answers the Echo's requests and sends ``media`` after PLAY."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            method, url = head.split(" ", 2)[:2]
+            cseq = head.split("CSeq: ", 1)[1].split("\r\n", 1)[0]
+            extra, body = "", ""
+            if method == "DESCRIBE":
+                body = SCRIPTED_SDP
+                extra = f"Content-Base: {url}/\r\nContent-Type: application/sdp\r\n"
+            elif method == "SETUP":
+                transport = head.split("Transport: ", 1)[1].split("\r\n", 1)[0]
+                extra = f"Session: 42;timeout=60\r\nTransport: {transport}\r\n"
+            writer.write(
+                f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}"
+                f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            if method == "PLAY":
+                for frame in media:
+                    writer.write(frame)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_can_show_when_relay_sends_srs_first() -> None:
+    """SRs at PLAY that cover the cached IDR: showable at once, nothing dropped."""
+    video_ts, audio_ts = 900_000, 80_000
+    media = [
+        interleaved(1, sender_report(1000, video_ts)),
+        interleaved(3, sender_report(1000, audio_ts)),
+        *(interleaved(0, packet) for packet in idr_packets(10, video_ts)),
+        interleaved(2, rtp(5, audio_ts, bytes(160), marker=False, pt=0)),
+    ]
+    server, port = await scripted_server(media)
+    async with server:
+        result = await run_echo_client(f"rtsp://127.0.0.1:{port}/cam", duration=5)
+    assert result.errors == [], result.summary()
+    assert result.can_show is not None
+    assert result.first_idr_complete is not None
+    assert result.can_show >= result.first_idr_complete
+    assert result.first_idr_has_parameter_sets
+    assert result.dropped_idrs == 0
+    assert result.track_urls == [
+        f"rtsp://127.0.0.1:{port}/cam/trackID=0",
+        f"rtsp://127.0.0.1:{port}/cam/trackID=1",
+    ]
+
+
+async def test_can_show_drops_idr_older_than_first_sr() -> None:
+    """An IDR older than the first SR is dropped (AOSP); the next IDR is shown."""
+    video_ts, audio_ts = 900_000, 80_000
+    media = [
+        *(interleaved(0, packet) for packet in idr_packets(10, video_ts)),
+        interleaved(2, rtp(5, audio_ts, bytes(160), marker=False, pt=0)),
+        # First SR: 0.1 s after the IDR was captured (video clock 90 kHz).
+        interleaved(1, sender_report(1000, video_ts + 9000)),
+        interleaved(3, sender_report(1000, audio_ts + 800)),
+        *(interleaved(0, packet) for packet in idr_packets(13, video_ts + 18000)),
+    ]
+    server, port = await scripted_server(media)
+    async with server:
+        result = await run_echo_client(f"rtsp://127.0.0.1:{port}/cam", duration=5)
+    assert result.errors == [], result.summary()
+    assert result.idr_timestamps == [video_ts, video_ts + 18000]
+    assert result.dropped_idrs == 1
+    assert result.can_show is not None
+    assert result.first_idr_complete is not None
+    assert result.can_show > result.first_idr_complete
+
+
+async def test_no_can_show_without_srs() -> None:
+    """Without SRs AOSP holds the picture (until its 10 s fallback)."""
+    media = [interleaved(0, packet) for packet in idr_packets(10, 900_000)]
+    media.append(interleaved(2, rtp(5, 80_000, bytes(160), marker=False, pt=0)))
+    server, port = await scripted_server(media)
+    async with server:
+        result = await run_echo_client(f"rtsp://127.0.0.1:{port}/cam", duration=0.5)
+    assert result.first_idr_complete is not None
+    assert result.can_show is None
+    assert result.errors == ["can_show not reached within 0.5 s"]
+
+
 # -- the camera is free-running --------------------------------------------------------
 
 

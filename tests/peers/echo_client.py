@@ -127,6 +127,8 @@ class EchoResult:
     first_video_au_is_idr: bool | None = None
     idr_timestamps: list[int] = field(default_factory=list)
     """RTP timestamps of every complete IDR access unit, in arrival order."""
+    dropped_idrs: int = 0
+    """Complete IDRs AOSP would drop: older than the first SR (see can_show)."""
     first_idr_has_parameter_sets: bool | None = None
     """Whether the first complete IDR access unit carried SPS and PPS in band."""
     video_access_units: int = 0
@@ -140,7 +142,7 @@ class EchoResult:
         """One-line digest of the timings and counters (for assertion messages)."""
         keys = (
             "statuses", "play_reply", "first_rtp", "first_sr", "first_idr_complete",
-            "can_show", "timestamps_faked", "packets", "rtcp_packets", "seq_gaps",
+            "can_show", "dropped_idrs", "timestamps_faked", "packets", "rtcp_packets", "seq_gaps",
             "rtp_backwards", "idr_timestamps", "video_access_units", "errors",
         )  # fmt: skip
         return ", ".join(f"{key}={getattr(self, key)!r}" for key in keys)
@@ -770,6 +772,7 @@ class EchoClient:
                 if ntp >= self._anchor_ntp - 1e-6:
                     break
                 self._pending_idrs.pop(0)  # AOSP drops units older than the first SR
+                self.result.dropped_idrs += 1
             if not self._pending_idrs:
                 return
         self.result.can_show = self._now()
