@@ -4,8 +4,7 @@ Register it once from the root ``tests/conftest.py``::
 
     pytest_plugins = ["tests.peers.fixtures"]
 
-Fixtures (a test module can also import them explicitly:
-``from tests.peers.fixtures import fake_camera_fixture  # noqa: F401``)
+Fixtures
 --------
 ``fake_camera``
     A running :class:`~tests.peers.camera.FakeCamera` (H.264 Main 1280x720, 25 fps, 2 s
@@ -17,6 +16,10 @@ Fixtures (a test module can also import them explicitly:
     without blocking the event loop. Every camera it made is stopped after the test.
 ``test_pki``
     Session-wide :class:`~tests.peers.tls.TestPki` (CA, intermediate, server chain).
+
+Module- and session-scoped fixtures run before pytest-socket lets a test open sockets,
+so these fixtures use none in the test process (the camera talks through pipes); keep
+socket-using peers such as :class:`~tests.peers.stunnel.Stunnel` function-scoped.
 """
 
 from __future__ import annotations
