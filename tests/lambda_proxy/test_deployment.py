@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # no stubs in the test requirements
+import yaml
 
 from lambda_proxy import lambda_function
 
