@@ -8,10 +8,33 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from . import AlexaCamBridgeConfigEntry
-from .const import CONF_CERT_FILE, CONF_HOST, CONF_KEY_FILE
+from .const import (
+    CONF_CERT_FILE,
+    CONF_EVENT_GATEWAY_URL,
+    CONF_HOST,
+    CONF_KEY_FILE,
+    CONF_LWA_CLIENT_ID,
+    CONF_LWA_CLIENT_SECRET,
+    CONF_LWA_TOKEN_URL,
+)
 
-# The public host name identifies the user's home; file paths may carry user names.
-TO_REDACT = {CONF_HOST, CONF_CERT_FILE, CONF_KEY_FILE, "title", "unique_id", "names", "subject"}
+# The public host name identifies the user's home; file paths may carry user names; the
+# skill's LWA credentials and tokens are secrets; private gateway URLs name hosts.
+TO_REDACT = {
+    CONF_HOST,
+    CONF_CERT_FILE,
+    CONF_KEY_FILE,
+    CONF_LWA_CLIENT_ID,
+    CONF_LWA_CLIENT_SECRET,
+    CONF_EVENT_GATEWAY_URL,
+    CONF_LWA_TOKEN_URL,
+    "access_token",
+    "refresh_token",
+    "title",
+    "unique_id",
+    "names",
+    "subject",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,4 +49,5 @@ async def async_get_config_entry_diagnostics(
         "restreamer": runtime.restreamer.stats(),
         "streams_granted": runtime.broker.active_grants(),
         "probes": runtime.backend.diagnostics(),
+        "events": runtime.events.diagnostics() if runtime.events is not None else None,
     }
