@@ -107,7 +107,7 @@ class Received:
     region: str
     authorization: str
     body: dict[str, Any]
-    at: float  # time.monotonic()
+    at: float  # time.monotonic() when the request arrived
     status: int
 
     @property
@@ -216,6 +216,7 @@ class FakeAmazon:
         return web.json_response({"endpoints": [self.lookup_host]})
 
     async def _event(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # before the (first time slow) schema validation
         region = request.match_info["region"]
         authorization = request.headers.get("Authorization", "")
         body = await request.json()
@@ -232,7 +233,7 @@ class FakeAmazon:
             status, code = 400, "INVALID_REQUEST_EXCEPTION"
         else:
             status, code = 202, None
-        await self._record(Received(region, authorization, body, time.monotonic(), status))
+        await self._record(Received(region, authorization, body, arrived, status))
         if status == 202:
             return web.Response(status=202)
         headers = {"Retry-After": "0"} if status == 429 else None
