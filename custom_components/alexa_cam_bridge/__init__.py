@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
@@ -20,16 +20,16 @@ from homeassistant.helpers.typing import ConfigType
 
 from .bridge import HaBackend, camera_configs
 from .broker import StreamBroker
-from .certfiles import CertificateError, CertificateInfo, load_and_validate, server_context
+from .certfiles import CertificateError, CertificateInfo
+from .certificates import CertificateManager, async_remove_storage, async_setup_services
 from .const import (
-    CONF_CERT_FILE,
     CONF_GRACE_SECONDS,
     CONF_HOST,
-    CONF_KEY_FILE,
     CONF_PORT,
     DEFAULT_GRACE_SECONDS,
     DOMAIN,
     ISSUE_CERTIFICATE_INVALID,
+    ISSUE_CERTIFICATE_RENEWAL_FAILED,
     ISSUE_EVENTS_CLIENT_REJECTED,
     ISSUE_EVENTS_RELINK,
     ISSUE_EVENTS_SKILL_DISABLED,
@@ -43,6 +43,7 @@ from .restreamer import Restreamer
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS: list[Platform] = [Platform.SENSOR]
 
 
 @dataclass(slots=True)
@@ -52,10 +53,15 @@ class BridgeRuntime:
     broker: StreamBroker
     restreamer: Restreamer
     backend: HaBackend
-    certificate: CertificateInfo
+    certificates: CertificateManager
     listen_error: str | None = None
     cancel_retry: CALLBACK_TYPE | None = None
     events: AlexaEvents | None = None
+
+    @property
+    def certificate(self) -> CertificateInfo:
+        """The certificate being served (a temporary one while the first order runs)."""
+        return self.certificates.served_info
 
 
 type AlexaCamBridgeConfigEntry = ConfigEntry[BridgeRuntime]
@@ -64,18 +70,15 @@ type AlexaCamBridgeConfigEntry = ConfigEntry[BridgeRuntime]
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the Alexa endpoint once; it finds the loaded entry per request."""
     hass.http.register_view(AlexaSmartHomeView())
+    async_setup_services(hass)
     return True
-
-
-def _load_tls(data: dict[str, Any]) -> tuple[ssl.SSLContext, CertificateInfo]:
-    info = load_and_validate(data[CONF_CERT_FILE], data[CONF_KEY_FILE], host=data[CONF_HOST])
-    return server_context(data[CONF_CERT_FILE], data[CONF_KEY_FILE]), info
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> bool:
     """Load certificate, start the stream port and expose the cameras."""
+    certificates = CertificateManager(hass, entry)
     try:
-        ssl_context, certificate = await hass.async_add_executor_job(_load_tls, dict(entry.data))
+        ssl_context = await certificates.async_initial_context()
     except CertificateError as err:
         if err.reason in ("cert_unreadable", "key_unreadable"):
             raise ConfigEntryNotReady(err.detail) from err
@@ -112,9 +115,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntr
     )
     backend = HaBackend(hass, entry.data, entry.options, broker, restreamer)
     backend_ref.append(backend)
-    entry.runtime_data = BridgeRuntime(broker, restreamer, backend, certificate)
+    # The ACME challenge handler is registered before the port opens.
+    certificates.attach(restreamer)
+    entry.runtime_data = BridgeRuntime(broker, restreamer, backend, certificates)
 
     await _async_listen(hass, entry)
+    await certificates.async_start()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Before the first probe, so the events glue sees its result.
     entry.runtime_data.events = AlexaEvents(hass, entry, backend)
     await entry.runtime_data.events.async_start()
@@ -179,7 +186,10 @@ async def _async_options_updated(hass: HomeAssistant, entry: AlexaCamBridgeConfi
 
 async def async_unload_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> bool:
     """Close the stream port, every viewer and every camera connection."""
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False
     runtime = entry.runtime_data
+    await runtime.certificates.async_stop()
     if runtime.cancel_retry is not None:
         runtime.cancel_retry()
         runtime.cancel_retry = None
@@ -190,8 +200,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -> None:
-    """Forget repair issues when the entry goes."""
+    """Forget repair issues and the stored keys when the entry goes."""
     ir.async_delete_issue(hass, DOMAIN, ISSUE_PORT_UNAVAILABLE)
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_RENEWAL_FAILED)
+    await async_remove_storage(hass, entry)
     for issue in (ISSUE_EVENTS_RELINK, ISSUE_EVENTS_CLIENT_REJECTED, ISSUE_EVENTS_SKILL_DISABLED):
         ir.async_delete_issue(hass, DOMAIN, issue)

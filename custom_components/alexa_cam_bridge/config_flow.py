@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
+from cryptography import x509
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import selector
 
 from .certfiles import CertificateError, load_and_validate
+from .certificates import parse_dns_servers
+from .certs.chains import DEFAULT_PREFERRED_CHAIN
+from .certs.material import KEY_EC_P256, KEY_TYPES
 from .const import (
+    CERT_MODE_ACME_DNS_DUCKDNS,
+    CERT_MODE_ACME_TLS_ALPN,
     CERT_MODE_FILES,
+    CONF_AGREE_TOS,
+    CONF_CA_BUNDLE,
     CONF_CAMERAS,
     CONF_CERT_FILE,
     CONF_CERT_MODE,
+    CONF_DIRECTORY_URL,
+    CONF_DNS_SERVERS,
+    CONF_DUCKDNS_TOKEN,
+    CONF_DUCKDNS_UPDATE_URL,
+    CONF_EMAIL,
     CONF_GRACE_SECONDS,
     CONF_HOST,
     CONF_KEEP_WARM,
     CONF_KEY_FILE,
+    CONF_KEY_TYPE,
     CONF_NAME,
     CONF_PORT,
+    CONF_PREFERRED_CHAIN,
+    CONF_PROPAGATION_SECONDS,
     CONF_SCHEME,
+    CONF_STAGING,
     CONF_VIDEO_ONLY,
     DEFAULT_CERT_FILE,
+    DEFAULT_CERT_MODE,
     DEFAULT_GRACE_SECONDS,
     DEFAULT_KEY_FILE,
     DEFAULT_PORT,
+    DEFAULT_PROPAGATION_SECONDS,
     DEFAULT_SCHEME,
     DOMAIN,
     SCHEME_RTSP,
@@ -41,8 +62,24 @@ SCHEME_SELECTOR = selector.SelectSelector(
     selector.SelectSelectorConfig(options=[SCHEME_RTSP, SCHEME_RTSPS], translation_key=CONF_SCHEME)
 )
 CERT_MODE_SELECTOR = selector.SelectSelector(
-    selector.SelectSelectorConfig(options=[CERT_MODE_FILES], translation_key=CONF_CERT_MODE)
+    selector.SelectSelectorConfig(
+        options=[CERT_MODE_ACME_TLS_ALPN, CERT_MODE_ACME_DNS_DUCKDNS, CERT_MODE_FILES],
+        translation_key=CONF_CERT_MODE,
+    )
 )
+KEY_TYPE_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(options=list(KEY_TYPES), translation_key=CONF_KEY_TYPE)
+)
+EMAIL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.EMAIL))
+URL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.URL))
+SECRET = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD))
+BOOLEAN = selector.BooleanSelector()
+SECONDS = selector.NumberSelector(
+    selector.NumberSelectorConfig(
+        min=0, max=3600, step=1, mode=selector.NumberSelectorMode.BOX, unit_of_measurement="s"
+    )
+)
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CAMERAS_SELECTOR = selector.EntitySelector(
     selector.EntitySelectorConfig(domain="camera", multiple=True)
 )
@@ -72,6 +109,125 @@ def _files_schema(defaults: dict[str, Any]) -> vol.Schema:
             ): TEXT,
         }
     )
+
+
+def _acme_schema(defaults: dict[str, Any], advanced: bool) -> vol.Schema:
+    schema: dict[Any, Any] = {
+        vol.Required(CONF_EMAIL, default=defaults.get(CONF_EMAIL, vol.UNDEFINED)): EMAIL,
+        vol.Required(CONF_AGREE_TOS, default=bool(defaults.get(CONF_AGREE_TOS))): BOOLEAN,
+        vol.Required(CONF_STAGING, default=bool(defaults.get(CONF_STAGING))): BOOLEAN,
+    }
+    if advanced:
+        schema.update(
+            {
+                vol.Optional(
+                    CONF_DIRECTORY_URL,
+                    description={"suggested_value": defaults.get(CONF_DIRECTORY_URL)},
+                ): URL,
+                vol.Optional(
+                    CONF_CA_BUNDLE,
+                    description={"suggested_value": defaults.get(CONF_CA_BUNDLE)},
+                ): TEXT,
+                vol.Required(
+                    CONF_KEY_TYPE, default=defaults.get(CONF_KEY_TYPE, KEY_EC_P256)
+                ): KEY_TYPE_SELECTOR,
+                vol.Required(
+                    CONF_PREFERRED_CHAIN,
+                    default=defaults.get(CONF_PREFERRED_CHAIN, DEFAULT_PREFERRED_CHAIN),
+                ): TEXT,
+            }
+        )
+    return vol.Schema(schema)
+
+
+def _ca_bundle_error(path: str) -> str | None:
+    """None when ``path`` is a readable PEM file with at least one certificate."""
+    try:
+        data = Path(path).read_bytes()
+        x509.load_pem_x509_certificates(data)
+    except (OSError, ValueError):
+        return "ca_bundle_invalid"
+    return None
+
+
+def _acme_errors(user_input: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not _EMAIL_RE.match(str(user_input.get(CONF_EMAIL, "")).strip()):
+        errors[CONF_EMAIL] = "invalid_email"
+    if not user_input.get(CONF_AGREE_TOS):
+        errors[CONF_AGREE_TOS] = "must_agree_tos"
+    url = str(user_input.get(CONF_DIRECTORY_URL) or "").strip()
+    if url and not url.startswith("https://"):
+        errors[CONF_DIRECTORY_URL] = "invalid_directory_url"
+    return errors
+
+
+def _clean_acme(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_EMAIL: str(user_input[CONF_EMAIL]).strip(),
+        CONF_AGREE_TOS: True,
+        CONF_STAGING: bool(user_input.get(CONF_STAGING)),
+        CONF_DIRECTORY_URL: str(user_input.get(CONF_DIRECTORY_URL) or "").strip(),
+        CONF_CA_BUNDLE: str(user_input.get(CONF_CA_BUNDLE) or "").strip(),
+        CONF_KEY_TYPE: user_input.get(CONF_KEY_TYPE, KEY_EC_P256),
+        CONF_PREFERRED_CHAIN: str(
+            user_input.get(CONF_PREFERRED_CHAIN, DEFAULT_PREFERRED_CHAIN)
+        ).strip(),
+    }
+
+
+def _duckdns_schema(defaults: dict[str, Any], advanced: bool) -> vol.Schema:
+    schema: dict[Any, Any] = {
+        vol.Required(
+            CONF_DUCKDNS_TOKEN, default=defaults.get(CONF_DUCKDNS_TOKEN, vol.UNDEFINED)
+        ): SECRET,
+    }
+    if advanced:
+        schema.update(
+            {
+                vol.Optional(
+                    CONF_DUCKDNS_UPDATE_URL,
+                    description={"suggested_value": defaults.get(CONF_DUCKDNS_UPDATE_URL)},
+                ): URL,
+                vol.Optional(
+                    CONF_DNS_SERVERS,
+                    description={"suggested_value": defaults.get(CONF_DNS_SERVERS)},
+                ): TEXT,
+                vol.Required(
+                    CONF_PROPAGATION_SECONDS,
+                    default=defaults.get(CONF_PROPAGATION_SECONDS, DEFAULT_PROPAGATION_SECONDS),
+                ): SECONDS,
+            }
+        )
+    return vol.Schema(schema)
+
+
+def _duckdns_errors(host: str, user_input: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not host.endswith(".duckdns.org"):
+        errors["base"] = "not_duckdns_host"
+    if not str(user_input.get(CONF_DUCKDNS_TOKEN, "")).strip():
+        errors[CONF_DUCKDNS_TOKEN] = "invalid_token"
+    url = str(user_input.get(CONF_DUCKDNS_UPDATE_URL) or "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        errors[CONF_DUCKDNS_UPDATE_URL] = "invalid_url"
+    servers = str(user_input.get(CONF_DNS_SERVERS) or "")
+    try:
+        parse_dns_servers(servers)
+    except ValueError:
+        errors[CONF_DNS_SERVERS] = "invalid_dns_servers"
+    return errors
+
+
+def _clean_duckdns(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_DUCKDNS_TOKEN: str(user_input[CONF_DUCKDNS_TOKEN]).strip(),
+        CONF_DUCKDNS_UPDATE_URL: str(user_input.get(CONF_DUCKDNS_UPDATE_URL) or "").strip(),
+        CONF_DNS_SERVERS: str(user_input.get(CONF_DNS_SERVERS) or "").strip(),
+        CONF_PROPAGATION_SECONDS: int(
+            user_input.get(CONF_PROPAGATION_SECONDS, DEFAULT_PROPAGATION_SECONDS)
+        ),
+    }
 
 
 def _server_errors(user_input: dict[str, Any]) -> dict[str, str]:
@@ -159,6 +315,7 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing collected."""
         self._data: dict[str, Any] = {}
         self._cameras: list[str] = []
+        self._reconfiguring = False
 
     @staticmethod
     @callback
@@ -178,11 +335,65 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                     **_clean_server(user_input),
                     CONF_CERT_MODE: user_input[CONF_CERT_MODE],
                 }
-                return await self.async_step_certificate_files()
+                return await self._async_step_certificate_mode()
         schema = _server_schema(user_input or {}).extend(
-            {vol.Required(CONF_CERT_MODE, default=CERT_MODE_FILES): CERT_MODE_SELECTOR}
+            {vol.Required(CONF_CERT_MODE, default=DEFAULT_CERT_MODE): CERT_MODE_SELECTOR}
         )
         return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def _async_step_certificate_mode(self) -> ConfigFlowResult:
+        """The step that asks the details of the chosen certificate mode."""
+        if self._data[CONF_CERT_MODE] == CERT_MODE_FILES:
+            return await self.async_step_certificate_files()
+        return await self.async_step_acme()
+
+    async def _async_certificate_done(self) -> ConfigFlowResult:
+        """Certificate settings complete: on to the cameras, or save (reconfigure)."""
+        if self._reconfiguring:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), title=self._data[CONF_HOST], data=self._data
+            )
+        return await self.async_step_cameras()
+
+    async def async_step_acme(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """ACME account: e-mail, terms of service, staging; advanced: directory and keys.
+
+        The certificate itself is ordered after the entry is set up.
+        """
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _acme_errors(user_input)
+            bundle = str(user_input.get(CONF_CA_BUNDLE) or "").strip()
+            if bundle and (err := await self.hass.async_add_executor_job(_ca_bundle_error, bundle)):
+                errors[CONF_CA_BUNDLE] = err
+            if not errors:
+                self._data.update(_clean_acme(user_input))
+                if self._data[CONF_CERT_MODE] == CERT_MODE_ACME_DNS_DUCKDNS:
+                    return await self.async_step_duckdns()
+                return await self._async_certificate_done()
+        return self.async_show_form(
+            step_id="acme",
+            data_schema=_acme_schema(user_input or self._data, self.show_advanced_options),
+            errors=errors,
+            description_placeholders={"host": self._data[CONF_HOST]},
+        )
+
+    async def async_step_duckdns(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """DuckDNS token for DNS-01 (LAN-only set-ups: nothing needs forwarding)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _duckdns_errors(self._data[CONF_HOST], user_input)
+            if not errors:
+                self._data.update(_clean_duckdns(user_input))
+                return await self._async_certificate_done()
+        return self.async_show_form(
+            step_id="duckdns",
+            data_schema=_duckdns_schema(user_input or self._data, self.show_advanced_options),
+            errors=errors,
+            description_placeholders={"host": self._data[CONF_HOST]},
+        )
 
     async def async_step_certificate_files(
         self, user_input: dict[str, Any] | None = None
@@ -200,7 +411,7 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 self._data[CONF_CERT_FILE] = cert_file
                 self._data[CONF_KEY_FILE] = key_file
-                return await self.async_step_cameras()
+                return await self._async_certificate_done()
         return self.async_show_form(
             step_id="certificate_files",
             data_schema=_files_schema(user_input or {}),
@@ -247,12 +458,22 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change host, port, scheme or certificate files."""
+        """Change host, port, scheme, certificate mode or certificate files.
+
+        The files are on this form while the entry uses them; another mode continues with
+        that mode's step.
+        """
         entry = self._get_reconfigure_entry()
+        current = entry.data.get(CONF_CERT_MODE, CERT_MODE_FILES)
         errors: dict[str, str] = {}
         placeholders = {"detail": ""}
         if user_input is not None:
             errors = _server_errors(user_input)
+            mode = user_input.get(CONF_CERT_MODE, current)
+            if not errors and not (mode == CERT_MODE_FILES == current):
+                self._reconfiguring = True
+                self._data = {**entry.data, **_clean_server(user_input), CONF_CERT_MODE: mode}
+                return await self._async_step_certificate_mode()
             if not errors:
                 server = _clean_server(user_input)
                 cert_file = str(user_input[CONF_CERT_FILE]).strip()
@@ -272,9 +493,14 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                         },
                     )
         defaults = user_input or dict(entry.data)
+        schema = _server_schema(defaults).extend(
+            {vol.Required(CONF_CERT_MODE, default=current): CERT_MODE_SELECTOR}
+        )
+        if current == CERT_MODE_FILES:
+            schema = schema.extend(_files_schema(defaults).schema)
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=_server_schema(defaults).extend(_files_schema(defaults).schema),
+            data_schema=schema,
             errors=errors,
             description_placeholders=placeholders,
         )

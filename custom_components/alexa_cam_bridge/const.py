@@ -68,3 +68,24 @@ ISSUE_EVENTS_RELINK: Final = "events_relink"
 ISSUE_EVENTS_CLIENT_REJECTED: Final = "events_client_rejected"
 ISSUE_EVENTS_SKILL_DISABLED: Final = "events_skill_disabled"
 ISSUE_CERTIFICATE_INVALID: Final = "certificate_invalid"
+
+# Certificates (ACME and files); see certificates.py and certs/.
+CERT_MODE_ACME_TLS_ALPN: Final = "acme_tls_alpn"
+CERT_MODE_ACME_DNS_DUCKDNS: Final = "acme_dns_duckdns"
+DEFAULT_CERT_MODE: Final = CERT_MODE_ACME_TLS_ALPN
+CONF_EMAIL: Final = "email"
+CONF_AGREE_TOS: Final = "agree_tos"
+CONF_STAGING: Final = "staging"
+CONF_DIRECTORY_URL: Final = "directory_url"
+CONF_CA_BUNDLE: Final = "ca_bundle"
+CONF_KEY_TYPE: Final = "key_type"
+CONF_PREFERRED_CHAIN: Final = "preferred_chain"
+CONF_DUCKDNS_TOKEN: Final = "duckdns_token"  # noqa: S105 - a config key, not a secret
+CONF_DUCKDNS_UPDATE_URL: Final = "duckdns_update_url"
+CONF_DNS_SERVERS: Final = "dns_servers"
+CONF_PROPAGATION_SECONDS: Final = "propagation_seconds"
+DEFAULT_PROPAGATION_SECONDS: Final = 300
+# How often certificate files are checked for changes.
+FILES_POLL_SECONDS: Final = 60
+SERVICE_RENEW_CERTIFICATE: Final = "renew_certificate"
+ISSUE_CERTIFICATE_RENEWAL_FAILED: Final = "certificate_renewal_failed"

@@ -9,7 +9,13 @@ from homeassistant.core import HomeAssistant
 
 from . import AlexaCamBridgeConfigEntry
 from .const import (
+    CONF_CA_BUNDLE,
     CONF_CERT_FILE,
+    CONF_DIRECTORY_URL,
+    CONF_DNS_SERVERS,
+    CONF_DUCKDNS_TOKEN,
+    CONF_DUCKDNS_UPDATE_URL,
+    CONF_EMAIL,
     CONF_EVENT_GATEWAY_URL,
     CONF_HOST,
     CONF_KEY_FILE,
@@ -28,6 +34,12 @@ TO_REDACT = {
     CONF_LWA_CLIENT_SECRET,
     CONF_EVENT_GATEWAY_URL,
     CONF_LWA_TOKEN_URL,
+    CONF_EMAIL,
+    CONF_DUCKDNS_TOKEN,
+    CONF_DUCKDNS_UPDATE_URL,
+    CONF_DNS_SERVERS,
+    CONF_DIRECTORY_URL,
+    CONF_CA_BUNDLE,
     "access_token",
     "refresh_token",
     "title",
@@ -45,6 +57,8 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "certificate": async_redact_data(runtime.certificate.as_dict(), TO_REDACT),
+        # state, expiry and issuer chain of the served certificate; never key material
+        "certificates": async_redact_data(runtime.certificates.diagnostics(), TO_REDACT),
         "listen_error": runtime.listen_error,
         "restreamer": runtime.restreamer.stats(),
         "streams_granted": runtime.broker.active_grants(),

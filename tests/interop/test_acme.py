@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
@@ -33,25 +30,10 @@ from custom_components.alexa_cam_bridge.certs.tls_alpn import (
     TlsAlpnSolver,
 )
 from custom_components.alexa_cam_bridge.front_door import Connection, FrontDoor, HttpReply
-from tests.peers.pebble import Pebble
+from tests.peers.duckdns import FakeDuckDns
+from tests.peers.pebble import Pebble, pebble_fixture, pebble_server_fixture  # noqa: F401
 
 HOST = "cam.test"
-
-
-@pytest.fixture(scope="module")
-def pebble_server() -> Iterator[Pebble]:
-    """One Pebble for the module, started by the first test that uses it."""
-    server = Pebble()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pebble(pebble_server: Pebble, socket_enabled: None) -> Pebble:
-    """The module's Pebble, running; its validation port is free for the front door."""
-    if not pebble_server.running:
-        pebble_server.start()
-    return pebble_server
 
 
 async def _no_rtsp(conn: Connection) -> None:
@@ -182,44 +164,6 @@ async def test_preferred_chain_fallback(
     )
     assert not issued.preferred_matched
     assert issued.top_issuer == pebble.root_name(0)
-
-
-class FakeDuckDns:
-    """DuckDNS's update API on loopback, writing TXT records into challtestsrv."""
-
-    def __init__(self, pebble: Pebble, token: str) -> None:
-        self.calls: list[dict[str, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urllib.parse.urlsplit(self.path)
-                params = dict(urllib.parse.parse_qsl(url.query))
-                fake.calls.append(params)
-                ok = url.path == "/update" and params.get("token") == token
-                if ok:
-                    name = f"_acme-challenge.{params['domains']}.duckdns.org"
-                    if params.get("clear") == "true":
-                        pebble.clear_txt(name)
-                    else:
-                        pebble.set_txt(name, params["txt"])
-                body = b"OK" if ok else b"KO"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/update"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

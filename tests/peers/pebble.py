@@ -13,6 +13,10 @@ with ``PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0`` and
 - ``root_pem(i)`` / ``root_name(i)``: Pebble's issuing roots (regenerated per start),
   from the management interface.
 - ``set_txt`` / ``clear_txt``: DNS-01 records in challtestsrv.
+- ``kill`` / ``revive``: the ACME server down and up again (same ports, new state).
+
+Fixtures: import ``pebble_server_fixture, pebble_fixture`` into a test module to get one
+Pebble per module (``pebble``).
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import pytest
 import trustme
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -145,6 +151,19 @@ class Pebble:
             stdout=(self._dir / "challtestsrv.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
+        deadline = time.monotonic() + 60
+        if not _wait_port(self.challtest_port, self._challtest, deadline):
+            log = self.logs()
+            self.stop()
+            raise PebbleError(f"pebble-challtestsrv did not start:\n{log}")
+        self.revive()
+
+    def revive(self) -> None:
+        """(Re)start the Pebble process on the same ports (after :meth:`kill`).
+
+        A restarted Pebble has new roots and has forgotten every account and order.
+        """
+        assert self._dir is not None
         env = {
             **os.environ,
             "PEBBLE_VA_NOSLEEP": "1",
@@ -153,17 +172,22 @@ class Pebble:
             "PEBBLE_ALTERNATE_ROOTS": str(self.alternate_roots),
         }
         self._pebble = subprocess.Popen(
-            [PEBBLE, "-config", str(config_path), "-dnsserver", f"127.0.0.1:{self.dns_port}"],
-            stdout=(self._dir / "pebble.log").open("wb"),
+            [
+                PEBBLE,
+                "-config",
+                str(self._dir / "pebble-config.json"),
+                "-dnsserver",
+                f"127.0.0.1:{self.dns_port}",
+            ],
+            stdout=(self._dir / "pebble.log").open("ab"),
             stderr=subprocess.STDOUT,
             env=env,
         )
         deadline = time.monotonic() + 60  # RSA root generation is slow on a busy machine
-        ok = _wait_port(self.challtest_port, self._challtest, deadline) and all(
+        if not all(
             _wait_port(port, self._pebble, deadline)
             for port in (self.acme_port, self.management_port)
-        )
-        if not ok:
+        ):
             log = self.logs()
             self.stop()
             raise PebbleError(f"pebble did not start:\n{log}")
@@ -256,3 +280,19 @@ class Pebble:
     def clear_txt(self, host: str) -> None:
         """Remove the TXT records of ``host``."""
         self._challtest_post("/clear-txt", {"host": host.rstrip(".") + "."})
+
+
+@pytest.fixture(scope="module", name="pebble_server")
+def pebble_server_fixture() -> Iterator[Pebble]:
+    """One Pebble per test module, started lazily by :func:`pebble_fixture`."""
+    server = Pebble()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="pebble")
+def pebble_fixture(pebble_server: Pebble, socket_enabled: None) -> Pebble:
+    """The module's Pebble, running (started here: sockets are allowed in a test)."""
+    if not pebble_server.running:
+        pebble_server.start()
+    return pebble_server
