@@ -76,8 +76,10 @@ def fmt(value: float, digits: int = 3) -> str:
 
 
 def fmt_ratio(value: float) -> str:
-    """A ratio for a table cell, e.g. ``x0.42``."""
-    return "-" if math.isnan(value) else f"x{value:.2f}"
+    """A ratio for a table cell, e.g. ``x0.42`` (``x0.004`` below 0.1)."""
+    if math.isnan(value):
+        return "-"
+    return f"x{value:.3f}" if value < 0.1 else f"x{value:.2f}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, left: int, top: int) ->
     plot_left = left + LABEL_WIDTH
     plot_right = left + PANEL_WIDTH - MARGIN - 40
     plot_top = top + MARGIN + 30
-    plot_bottom = top + PANEL_HEIGHT - MARGIN - 24
+    plot_bottom = top + PANEL_HEIGHT - MARGIN - 40
     slot = (plot_bottom - plot_top) / max(1, len(bars))
     bar_height = max(4.0, min(24.0, slot * 0.6))
 
@@ -240,7 +242,13 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, left: int, top: int) ->
         x = x_of(value)
         draw.line([(x, plot_top), (x, plot_bottom)], fill=(225, 225, 225))
         draw.text((x, plot_bottom + 4), f"{value:g}", fill=INK, font=font, anchor="ma")
-    draw.text((plot_right + 4, plot_bottom + 4), panel.unit, fill=INK, font=font, anchor="la")
+    draw.text(
+        ((plot_left + plot_right) / 2, plot_bottom + 22),
+        panel.unit,
+        fill=INK,
+        font=font,
+        anchor="ma",
+    )
     for index, bar in enumerate(bars):
         middle = plot_top + slot * (index + 0.5)
         draw.text((left + MARGIN, middle), bar.label, fill=INK, font=font, anchor="lm")
@@ -268,8 +276,10 @@ def render_chart(panels: Sequence[Panel], path: Path, title: str) -> None:
     image = Image.new("RGB", (PANEL_WIDTH * columns, header + PANEL_HEIGHT * rows), "white")
     draw = ImageDraw.Draw(image)
     draw.text((MARGIN, 10), title, fill=INK, font=_font(18))
-    legend_x = PANEL_WIDTH * columns - 360
-    for offset, (color, name) in enumerate(((OURS, "alexa_cam_bridge"), (BASELINE, "baseline"))):
+    legend_x = PANEL_WIDTH * columns - 400
+    for offset, (color, name) in enumerate(
+        ((OURS, "alexa_cam_bridge"), (BASELINE, "baseline of the ratio"))
+    ):
         x = legend_x + offset * 170
         draw.rectangle([(x, 14), (x + 14, 28)], fill=color)
         draw.text((x + 20, 21), name, fill=INK, font=_font(13), anchor="lm")

@@ -1,0 +1,244 @@
+"""Run every benchmark, print the tables, write ``bench/results/<date>.md`` and ``.png``.
+
+The parts, in order (see bench/README.md for what each number means):
+
+first_frame  time to first frame over TLS: restreamer warm / cold against stunnel
+             (``bench.first_frame``, run as a child process and read from its output)
+fanout       CPU per viewer-minute, sequence gaps, memory, stalled viewer (``bench.fanout``)
+directives   Discover / InitializeCameraStreams / ReportState through a real HA
+             (``bench.directives``)
+lambda       the forwarding Lambda's handler overhead, cold and warm
+             (``bench.lambda_overhead``)
+
+A part that fails is reported and the others still run; the exit status is then 1.
+
+Usage: python -m bench.run [--quick] [--only PART[,PART...]] [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import directives, fanout, lambda_overhead
+from bench.report import (
+    Bar,
+    BenchResult,
+    Panel,
+    Table,
+    fmt,
+    fmt_ratio,
+    machine_description,
+    ratio,
+    render_chart,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+FIRST_FRAME_RUNS = 10
+FIRST_FRAME_TIMEOUT = 1800
+
+# "  a restreamer warm        median  0.123  p10  0.100  p90  0.200  x 0.10 of c  failures 0"
+_FIRST_FRAME_ROW = re.compile(
+    r"^\s+(?P<key>[abc])\s+(?P<label>.+?)\s+median\s+(?P<median>\S+)\s+p10\s+(?P<p10>\S+)"
+    r"\s+p90\s+(?P<p90>\S+)\s+x\s*(?P<ratio>\S+)\s+of c\s+failures\s+(?P<failures>\d+)\s*$"
+)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def parse_first_frame(output: str) -> dict[str, dict[str, tuple[float, float, float, int]]]:
+    """``bench.first_frame``'s table: {"echo"|"ffmpeg": {key: (median, p10, p90, failed)}}."""
+    sections: dict[str, dict[str, tuple[float, float, float, int]]] = {"echo": {}, "ffmpeg": {}}
+    section: str | None = None
+    for line in output.splitlines():
+        if line.startswith("Echo-like client"):
+            section = "echo"
+        elif line.startswith("ffmpeg"):
+            section = "ffmpeg"
+        elif section is not None and (match := _FIRST_FRAME_ROW.match(line)):
+            sections[section][match["key"]] = (
+                _number(match["median"]),
+                _number(match["p10"]),
+                _number(match["p90"]),
+                int(match["failures"]),
+            )
+    if not sections["echo"]:
+        raise RuntimeError(f"no table in bench.first_frame's output:\n{output[-2000:]}")
+    return sections
+
+
+FIRST_FRAME_LABELS = {
+    "a": "restreamer, warm camera",
+    "b": "restreamer, cold camera",
+    "c": "baseline: stunnel -> camera",
+}
+
+
+def first_frame(quick: bool) -> BenchResult:
+    """Run ``bench.first_frame`` in a child process and tabulate its results."""
+    args = ["--quick"] if quick else ["--runs", str(FIRST_FRAME_RUNS)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.first_frame", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=FIRST_FRAME_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.first_frame failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    parsed = parse_first_frame(done.stdout)
+    runs = 3 if quick else FIRST_FRAME_RUNS
+    table = Table(
+        f"Time to first frame over TLS (s from TCP connect), {runs} interleaved runs each",
+        ["client", "server", "median", "p10", "p90", "ratio vs stunnel", "failed"],
+    )
+    panel = Panel("Time to first frame: median s (p10-p90)", "s")
+    for section, client in (("echo", "Echo-like (can_show)"), ("ffmpeg", "ffmpeg (decoded)")):
+        rows = parsed[section]
+        base = rows.get("c", (float("nan"),) * 3 + (0,))[0]
+        for key, (median, p10, p90, failed) in rows.items():
+            table.rows.append(
+                [
+                    client,
+                    FIRST_FRAME_LABELS.get(key, key),
+                    fmt(median),
+                    fmt(p10),
+                    fmt(p90),
+                    fmt_ratio(ratio(median, base)),
+                    str(failed),
+                ]
+            )
+            short = {"a": "ours warm", "b": "ours cold", "c": "stunnel"}.get(key, key)
+            name = "Echo" if section == "echo" else "ffmpeg"
+            panel.bars.append(Bar(f"{name}: {short}", median, p10, p90, key == "c"))
+    table.notes.append(
+        "Camera: free-running gst-rtsp-server fake, 720p25, 2 s GOP, AAC. can_show = when "
+        "Android's RTSP stack would hand the first decodable IDR to the decoder; ffmpeg is "
+        "counted from its process start."
+    )
+    return BenchResult("first_frame", [table], panel)
+
+
+def lambda_part(quick: bool) -> BenchResult:
+    """The Lambda handler's overhead per call, cold against warm."""
+    cold_calls, warm_calls = (5, 20) if quick else (200, 2000)
+    results = lambda_overhead.run(cold_calls, warm_calls)
+    table = Table(
+        "Lambda overhead per call against a local HA stand-in (ms)",
+        ["mode", "calls", "median", "p99", "ratio (median) vs warm"],
+    )
+    panel = Panel("Lambda overhead: median ms (whisker to p99)", "ms")
+    warm_median = results["warm"][0]
+    for mode, calls in (("cold", cold_calls), ("warm", warm_calls)):
+        median, p99 = results[mode]
+        table.rows.append(
+            [
+                mode,
+                str(calls),
+                fmt(median * 1000, 2),
+                fmt(p99 * 1000, 2),
+                fmt_ratio(ratio(median, warm_median)),
+            ]
+        )
+        panel.bars.append(Bar(mode, median * 1000, median * 1000, p99 * 1000, mode == "warm"))
+    table.notes.append(
+        "cold = new TLS connection per call (fresh sandbox), warm = kept-alive connection; "
+        "overhead = handler wall time minus the stand-in's own time."
+    )
+    return BenchResult("lambda", [table], panel)
+
+
+PARTS: dict[str, Callable[[bool], BenchResult]] = {
+    "first_frame": first_frame,
+    "fanout": fanout.run,
+    "directives": directives.run,
+    "lambda": lambda_part,
+}
+
+
+def write_report(
+    output: Path,
+    results: list[BenchResult],
+    failures: dict[str, str],
+    machine: list[tuple[str, str]],
+    command: str,
+    elapsed: float,
+) -> tuple[Path, Path]:
+    """Write ``<date>.md`` and ``<date>.png`` into ``output``; return their paths."""
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    output.mkdir(parents=True, exist_ok=True)
+    markdown, chart = output / f"{date}.md", output / f"{date}.png"
+    lines = [f"# alexa_cam_bridge benchmarks, {date}", "", f"Command: `{command}`", ""]
+    lines += ["| machine | |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in machine]
+    lines += [
+        f"| Load average at the end | {', '.join(f'{v:.2f}' for v in os.getloadavg())} |",
+        f"| Duration | {elapsed:.0f} s |",
+        "",
+        f"![chart]({chart.name})",
+        "",
+    ]
+    for result in results:
+        lines += [result.markdown(), ""]
+    for name, error in failures.items():
+        lines += [f"### {name}: FAILED", "", "```", error.strip(), "```", ""]
+    markdown.write_text("\n".join(lines))
+    render_chart(
+        [r.panel for r in results], chart, f"alexa_cam_bridge benchmarks {date} (loopback)"
+    )
+    return markdown, chart
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen parts; print and write the report; 0 when every part succeeded."""
+    parser = argparse.ArgumentParser(description="Run the alexa_cam_bridge benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny runs (CI smoke test)")
+    parser.add_argument(
+        "--only", help=f"comma-separated parts to run (default all: {','.join(PARTS)})"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+    chosen = args.only.split(",") if args.only else list(PARTS)
+    unknown = [name for name in chosen if name not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(unknown)}")
+    machine = machine_description()
+    print("\n".join(f"{name}: {value}" for name, value in machine), flush=True)
+    started = time.monotonic()
+    results: list[BenchResult] = []
+    failures: dict[str, str] = {}
+    for name in chosen:
+        print(f"\n==> {name}", file=sys.stderr, flush=True)
+        try:
+            result = PARTS[name](args.quick)
+        except Exception:  # report the part's failure and run the others
+            failures[name] = traceback.format_exc()
+            print(f"{name} FAILED:\n{failures[name]}", file=sys.stderr, flush=True)
+            continue
+        results.append(result)
+        print(f"\n{result.text()}", flush=True)
+    command = "script/bench" + (" " + " ".join(argv) if argv else "")
+    markdown, chart = write_report(
+        args.output, results, failures, machine, command, time.monotonic() - started
+    )
+    print(f"\nwrote {markdown} and {chart}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
