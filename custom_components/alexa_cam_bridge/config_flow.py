@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,21 @@ from .const import (
     CONF_CERT_MODE,
     CONF_DIRECTORY_URL,
     CONF_DNS_SERVERS,
+    CONF_DOORBELL_KEEP_WARM,
+    CONF_DOORBELLS,
     CONF_DUCKDNS_TOKEN,
     CONF_DUCKDNS_UPDATE_URL,
     CONF_EMAIL,
+    CONF_EVENT_GATEWAY_URL,
+    CONF_EVENTS_REGION,
     CONF_GRACE_SECONDS,
     CONF_HOST,
     CONF_KEEP_WARM,
     CONF_KEY_FILE,
     CONF_KEY_TYPE,
+    CONF_LWA_CLIENT_ID,
+    CONF_LWA_CLIENT_SECRET,
+    CONF_LWA_TOKEN_URL,
     CONF_NAME,
     CONF_PORT,
     CONF_PREFERRED_CHAIN,
@@ -50,9 +58,11 @@ from .const import (
     DEFAULT_PROPAGATION_SECONDS,
     DEFAULT_SCHEME,
     DOMAIN,
+    EVENTS_REGION_AUTO,
     SCHEME_RTSP,
     SCHEME_RTSPS,
 )
+from .gateway import Region
 from .hostnames import host_error, normalize_host
 
 PORT_SELECTOR = selector.NumberSelector(
@@ -506,12 +516,105 @@ class AlexaCamBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+# -- options: Alexa events ------------------------------------------------------------------
+
+#: Options-flow field (not stored): go on to the Alexa events step after the names.
+CONF_CONFIGURE_EVENTS = "configure_events"
+_EVENT_OPTION_KEYS = (
+    CONF_LWA_CLIENT_ID,
+    CONF_LWA_CLIENT_SECRET,
+    CONF_EVENTS_REGION,
+    CONF_EVENT_GATEWAY_URL,
+    CONF_LWA_TOKEN_URL,
+    CONF_DOORBELLS,
+    CONF_DOORBELL_KEEP_WARM,
+)
+EVENTS_REGION_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=[EVENTS_REGION_AUTO, *(region.value for region in Region)],
+        translation_key=CONF_EVENTS_REGION,
+    )
+)
+DOORBELL_SELECTOR = selector.EntitySelector(
+    selector.EntitySelectorConfig(domain=["binary_sensor", "event"])
+)
+SECRET = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD))
+URL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.URL))
+_URL_RE = re.compile(r"https?://[^\s/]+(/\S*)?")
+
+
+def _suggested(value: Any) -> dict[str, Any]:
+    return {"suggested_value": value} if value else {}
+
+
+def _events_schema(options: Mapping[str, Any], cameras: list[str], advanced: bool) -> vol.Schema:
+    """LWA credentials (the secret is never sent back), region, doorbell per camera."""
+    links: Mapping[str, Any] = options.get(CONF_DOORBELLS) or {}
+    fields: dict[Any, Any] = {
+        vol.Optional(
+            CONF_LWA_CLIENT_ID, description=_suggested(options.get(CONF_LWA_CLIENT_ID))
+        ): TEXT,
+        vol.Optional(CONF_LWA_CLIENT_SECRET): SECRET,
+        vol.Required(
+            CONF_EVENTS_REGION, default=options.get(CONF_EVENTS_REGION, EVENTS_REGION_AUTO)
+        ): EVENTS_REGION_SELECTOR,
+    }
+    for camera in cameras:
+        fields[vol.Optional(camera, description=_suggested(links.get(camera)))] = DOORBELL_SELECTOR
+    fields[
+        vol.Required(
+            CONF_DOORBELL_KEEP_WARM, default=bool(options.get(CONF_DOORBELL_KEEP_WARM, False))
+        )
+    ] = selector.BooleanSelector()
+    if advanced:
+        for key in (CONF_EVENT_GATEWAY_URL, CONF_LWA_TOKEN_URL):
+            fields[vol.Optional(key, description=_suggested(options.get(key)))] = URL
+    return vol.Schema(fields)
+
+
+def _events_options(
+    user_input: Mapping[str, Any],
+    current: Mapping[str, Any],
+    cameras: list[str],
+    advanced: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Alexa events options from the form, and its errors.
+
+    An empty secret keeps the saved one; an empty client id turns events off (both
+    credentials are dropped). The URL overrides are only editable in advanced mode.
+    """
+    errors: dict[str, str] = {}
+    result: dict[str, Any] = {
+        CONF_EVENTS_REGION: user_input.get(CONF_EVENTS_REGION, EVENTS_REGION_AUTO),
+        CONF_DOORBELLS: {c: str(user_input[c]) for c in cameras if user_input.get(c)},
+        CONF_DOORBELL_KEEP_WARM: bool(user_input.get(CONF_DOORBELL_KEEP_WARM, False)),
+    }
+    client_id = str(user_input.get(CONF_LWA_CLIENT_ID) or "").strip()
+    secret = str(user_input.get(CONF_LWA_CLIENT_SECRET) or "").strip()
+    if client_id:
+        secret = secret or str(current.get(CONF_LWA_CLIENT_SECRET) or "")
+        if not secret:
+            errors[CONF_LWA_CLIENT_SECRET] = "secret_required"
+        result[CONF_LWA_CLIENT_ID] = client_id
+        result[CONF_LWA_CLIENT_SECRET] = secret
+    elif secret:
+        errors[CONF_LWA_CLIENT_ID] = "client_id_required"
+    for key in (CONF_EVENT_GATEWAY_URL, CONF_LWA_TOKEN_URL):
+        url = str((user_input if advanced else current).get(key) or "").strip()
+        if url and not _URL_RE.fullmatch(url):
+            errors[key] = "invalid_url"
+        elif url:
+            result[key] = url
+    return result, errors
+
+
 class AlexaCamBridgeOptionsFlow(OptionsFlow):
-    """Change the exposed cameras, their names and streaming options."""
+    """Change the exposed cameras, their names and streaming options, and Alexa events."""
 
     def __init__(self) -> None:
         """Start with nothing collected."""
         self._selection: dict[str, Any] = {}
+        self._cameras_option: dict[str, dict[str, Any]] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Cameras and per-camera options."""
@@ -546,6 +649,7 @@ class AlexaCamBridgeOptionsFlow(OptionsFlow):
                         unit_of_measurement="s",
                     )
                 ),
+                vol.Required(CONF_CONFIGURE_EVENTS, default=False): selector.BooleanSelector(),
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
@@ -557,16 +661,15 @@ class AlexaCamBridgeOptionsFlow(OptionsFlow):
         if user_input is not None:
             errors = _names_errors(user_input)
             if not errors:
-                return self.async_create_entry(
-                    data={
-                        CONF_CAMERAS: _cameras_option(
-                            user_input,
-                            list(self._selection.get(CONF_VIDEO_ONLY, [])),
-                            list(self._selection.get(CONF_KEEP_WARM, [])),
-                        ),
-                        CONF_GRACE_SECONDS: int(self._selection[CONF_GRACE_SECONDS]),
-                    }
+                self._cameras_option = _cameras_option(
+                    user_input,
+                    list(self._selection.get(CONF_VIDEO_ONLY, [])),
+                    list(self._selection.get(CONF_KEEP_WARM, [])),
                 )
+                if self._selection.get(CONF_CONFIGURE_EVENTS):
+                    return await self.async_step_events()
+                # the Alexa events settings are kept as they are
+                return self.async_create_entry(data=self._new_options({}))
         return self.async_show_form(
             step_id="names",
             data_schema=_names_schema(
@@ -574,3 +677,34 @@ class AlexaCamBridgeOptionsFlow(OptionsFlow):
             ),
             errors=errors,
         )
+
+    async def async_step_events(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Alexa events: the skill's messaging credentials, region and doorbells."""
+        cameras = list(self._cameras_option)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            events, errors = _events_options(
+                user_input, self.config_entry.options, cameras, self.show_advanced_options
+            )
+            if not errors:
+                return self.async_create_entry(data=self._new_options(events))
+        return self.async_show_form(
+            step_id="events",
+            data_schema=_events_schema(
+                user_input or self.config_entry.options, cameras, self.show_advanced_options
+            ),
+            errors=errors,
+        )
+
+    def _new_options(self, events: dict[str, Any] | None) -> dict[str, Any]:
+        """The cameras collected so far, with ``events`` replacing the events settings
+        (``{}`` keeps the current ones); other options are kept."""
+        current = dict(self.config_entry.options)
+        if events:
+            current = {k: v for k, v in current.items() if k not in _EVENT_OPTION_KEYS}
+        return {
+            **current,
+            CONF_CAMERAS: self._cameras_option,
+            CONF_GRACE_SECONDS: int(self._selection[CONF_GRACE_SECONDS]),
+            **(events or {}),
+        }

@@ -24,10 +24,10 @@ CONF_GRACE_SECONDS: Final = "grace_seconds"
 # Alexa events (the Event Gateway): the skill's "Alexa Skill Messaging" credentials, the
 # region (auto-detected unless set), URL overrides for private deployments, and doorbells.
 CONF_LWA_CLIENT_ID: Final = "lwa_client_id"
-CONF_LWA_CLIENT_SECRET: Final = "lwa_client_secret"
+CONF_LWA_CLIENT_SECRET: Final = "lwa_client_secret"  # noqa: S105 - a config key
 CONF_EVENTS_REGION: Final = "events_region"  # EVENTS_REGION_AUTO or "NA" / "EU" / "FE"
 CONF_EVENT_GATEWAY_URL: Final = "event_gateway_url"
-CONF_LWA_TOKEN_URL: Final = "lwa_token_url"
+CONF_LWA_TOKEN_URL: Final = "lwa_token_url"  # noqa: S105 - a config key
 CONF_DOORBELLS: Final = "doorbells"  # {camera entity_id: binary_sensor / event entity_id}
 CONF_DOORBELL_KEEP_WARM: Final = "doorbell_keep_warm"
 EVENTS_REGION_AUTO: Final = "auto"
