@@ -353,6 +353,27 @@ async def test_limits_garbage_and_timeouts(env: Env) -> None:
     assert (await conn.response()).status in (400, 505)
 
 
+async def test_slowloris_headers_cut_at_request_timeout(env: Env) -> None:
+    conn = await Conn.open(env)
+    conn.writer.write(b"OPTIONS rtsp://x/ RTSP/1.0\r\n")
+    replies: list[int] = []
+
+    async def trickle() -> None:
+        for byte in b"CSeq: 1\r\nX-Slow: " + b"z" * 40:
+            if conn.writer.is_closing():
+                return
+            conn.writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(trickle())
+    replies.append((await conn.response()).status)
+    assert replies == [408]  # request_timeout is 1 s here, the trickle would take 5 s
+    assert not task.done()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await conn.closed()
+
+
 async def test_unsupported_codec_is_refused_with_reason(env: Env) -> None:
     grant = env.grant("h265", auth_type="BASIC")
     conn = await Conn.open(env)

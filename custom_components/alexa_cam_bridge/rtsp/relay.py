@@ -4,9 +4,10 @@ Life cycle
     The upstream starts on the first viewer (or :meth:`CameraRelay.prepare`) and stops
     ``grace_seconds`` after the last viewer has gone, unless the camera is ``keep_warm``.
     A lost or failed upstream is retried with exponential backoff plus jitter (1 s .. 30 s)
-    while anyone wants the camera. When the upstream is lost its viewers are ended at
-    once (their connections closed without a TEARDOWN): their RTP stream would otherwise
-    continue with another SSRC and sequence space, which players handle badly.
+    while anyone wants the camera; a new viewer's DESCRIBE cuts a backoff wait short.
+    When the upstream is lost its viewers are ended at once (their connections closed
+    without a TEARDOWN): their RTP stream would otherwise continue with another SSRC and
+    sequence space, which players handle badly.
 
 Media path
     RTP is passed through untouched. The upstream's interleaved frames arrive in batches
@@ -333,6 +334,8 @@ class CameraRelay:
         self._last_data = 0.0
         self.reconnects = 0
         self.packets_in = 0
+        self._closed = False
+        self._wake = asyncio.Event()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -360,7 +363,7 @@ class CameraRelay:
             self._arm_grace()
 
     def _ensure_running(self) -> None:
-        if self.running:
+        if self.running or self._closed:
             return
         if self.state is RelayState.UNSUPPORTED:
             self.last_error = None
@@ -369,7 +372,7 @@ class CameraRelay:
 
     def _arm_grace(self) -> None:
         self._cancel_grace()
-        if self.keep_warm:
+        if self.keep_warm or self._closed:
             return
         loop = asyncio.get_running_loop()
         self._grace = loop.call_later(self.grace_seconds, self._grace_expired)
@@ -398,7 +401,11 @@ class CameraRelay:
             self._client.connection_lost(RtspClientError("camera options changed"))
 
     async def stop(self) -> None:
-        """Stop the upstream and end every viewer; leaves no task or timer behind."""
+        """Stop for good: end the upstream and every viewer; no task or timer is left.
+
+        A stopped relay never starts again (the restreamer makes a new one if needed).
+        """
+        self._closed = True
         self._cancel_grace()
         task, self._task = self._task, None
         if task is not None:
@@ -423,15 +430,19 @@ class CameraRelay:
                     self._pulse()
                     _LOGGER.warning("Camera %s cannot be relayed: %s", self.camera_id, err)
                     return
-                except (RtspClientError, OSError, ValueError) as err:
-                    self.last_error = str(err)
+                except Exception as err:  # source() may raise anything
+                    self.last_error = str(err) or type(err).__name__
                     _LOGGER.debug("Camera %s upstream failed: %s", self.camera_id, err)
                 if streamed:
                     backoff = BACKOFF_MIN
                 self.state = RelayState.BACKOFF
                 self._pulse()
                 self.reconnects += 1
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # noqa: S311
+                self._wake.clear()
+                delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()  # a new viewer cuts the wait short
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 self.state = RelayState.CONNECTING
         finally:
@@ -671,9 +682,13 @@ class CameraRelay:
         Raises :class:`RelayUnavailable` (415 unsupported codec, 503 camera unreachable).
         """
         self._ensure_running()
+        if self.state is RelayState.BACKOFF:
+            self._wake.set()  # someone wants the camera now: retry at once
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self._restream_sdp is None:
+            if self._closed:
+                raise RelayUnavailable(503, "camera stream stopped")
             if self.state is RelayState.UNSUPPORTED:
                 raise RelayUnavailable(415, self.last_error or "unsupported camera")
             remaining = deadline - loop.time()

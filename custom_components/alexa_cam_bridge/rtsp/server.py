@@ -197,9 +197,13 @@ class RtspServerSession:
                         continue
                     if not await self._handle(message):
                         return
-                # Timeouts count from our last reply (a PLAY may have waited for a keyframe).
+                # Timeouts count from our last reply (a PLAY may have waited for a keyframe);
+                # a partial request keeps the time its first byte came (slowloris bound).
                 last_activity = loop.time()
-                request_started = last_activity if self._parser.buffered else None
+                if not self._parser.buffered:
+                    request_started = None
+                elif request_started is None or messages:
+                    request_started = last_activity
             # How long may we wait for the next bytes?
             if request_started is not None:
                 timeout = request_started + limits.request_timeout - loop.time()
