@@ -211,8 +211,6 @@ class AcmeClient:
         key = generate_key(key_type)
         acme = self._acme()
         order = self._new_order(csr_pem(key, names))
-        # acme's polling compares against naive local time
-        deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
         presented: list[tuple[str, str, str]] = []
         try:
             for authzr in order.authorizations:
@@ -246,6 +244,9 @@ class AcmeClient:
                 # Not ClientV2.answer_challenge: it insists on a Link "up" header that
                 # some servers (Debian's Pebble 2.4) omit; the reply is not needed anyway.
                 acme.net.post(challb.uri, response, new_nonce_url=acme.directory["newNonce"])
+            # counted from here: publishing a DNS record may have taken minutes already;
+            # acme's polling compares against naive local time
+            deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
             order = acme.poll_authorizations(order, deadline)
             order = acme.finalize_order(order, deadline, fetch_alternative_chains=True)
         finally:
