@@ -403,6 +403,34 @@ async def test_tls_1_1_refused(
         )
 
 
+async def test_all_addresses_share_one_port(pki: tuple[trustme.CA, Path]) -> None:
+    door = FrontDoor(
+        port=0,
+        host=None,
+        ssl_context=server_context(pki[0]),
+        rtsp_handler=echo_rtsp,
+        http_handler=snapshot_handler,
+    )
+    await door.start()
+    try:
+        assert len(door.bound_ports) == 1
+        port = door.bound_ports[0]
+        assert f"0.0.0.0:{port}" in door.bound_addresses
+        assert set(door.bound_addresses) <= {f"0.0.0.0:{port}", f"[::]:{port}"}
+        reader, writer = await asyncio.open_connection(
+            HOST,
+            door.bound_ports[0],
+            ssl=client_context(pki[0]),
+            server_hostname="cam.example.com",
+        )
+        writer.write(b"OPTIONS rtsp://x/ RTSP/1.0\r\nCSeq: 5\r\n\r\n")
+        async with asyncio.timeout(3):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"RTSP/1.0 200 OK")
+        writer.close()
+    finally:
+        await door.stop()
+
+
 async def test_port_in_use_raises(pki: tuple[trustme.CA, Path]) -> None:
     blocker = socket.socket()
     blocker.bind((HOST, 0))

@@ -315,6 +315,15 @@ class FrontDoor:
         return ports
 
     @property
+    def bound_addresses(self) -> list[str]:
+        """The ``address:port`` pairs listened on (IPv6 in brackets)."""
+        out = []
+        for sock in self._listeners:
+            host, port = sock.getsockname()[:2]
+            out.append(f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}")
+        return out
+
+    @property
     def active_connections(self) -> int:
         """Return the number of open client connections."""
         return len(self._connections)
@@ -333,6 +342,7 @@ class FrontDoor:
             return
         loop = asyncio.get_running_loop()
         sockets: list[socket.socket] = []
+        port = self._port  # with port 0, every address gets the port the first one got
         try:
             for host in self._hosts:
                 infos = await loop.getaddrinfo(
@@ -354,7 +364,7 @@ class FrontDoor:
                     if family == socket.AF_INET6:
                         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                     try:
-                        sock.bind(addr)
+                        sock.bind((addr[0], port, *addr[2:]))
                     except OSError as err:
                         if family == socket.AF_INET6 and err.errno == errno.EADDRNOTAVAIL:
                             sockets.remove(sock)
@@ -363,6 +373,7 @@ class FrontDoor:
                         raise OSError(
                             err.errno, f"cannot bind {addr[0]!r} port {self._port}: {err}"
                         ) from err
+                    port = int(sock.getsockname()[1])
                     sock.listen(128)
                     sock.setblocking(False)
         except BaseException:

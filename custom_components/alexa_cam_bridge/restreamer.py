@@ -207,6 +207,7 @@ class Restreamer:
         return {
             "listening": self.listening,
             "bound_ports": self.bound_ports,
+            "bound_addresses": self._door.bound_addresses,
             "started_at": self._started_at,
             "connections": self._door.active_connections,
             "rtsp_sessions": len(self._sessions),
