@@ -43,7 +43,11 @@ from custom_components.alexa_cam_bridge.const import (
     ISSUE_EVENTS_SKILL_DISABLED,
 )
 from custom_components.alexa_cam_bridge.diagnostics import async_get_config_entry_diagnostics
-from custom_components.alexa_cam_bridge.events import STORAGE_KEY, is_doorbell_press
+from custom_components.alexa_cam_bridge.events import (
+    STORAGE_KEY,
+    TOKEN_CHECK_SECONDS,
+    is_doorbell_press,
+)
 from custom_components.alexa_cam_bridge.gateway import Tokens
 from tests.alexa_schema import validate_message
 from tests.conftest import RtspCamera, setup_cameras
@@ -609,4 +613,38 @@ async def test_diagnostics_redact_secrets(
         assert secret not in text
     assert diagnostics["events"]["linked"] is True
     assert diagnostics["events"]["gateway"]["active"] is True
+    await stop(hass, entry)
+
+
+async def test_token_refreshed_before_a_press_needs_it(
+    hass: HomeAssistant,
+    entry_factory: EntryFactory,
+    hass_storage: dict[str, Any],
+    fake_amazon: FakeAmazon,
+) -> None:
+    """A token close to expiry is refreshed by the periodic check and stored, so the next
+    doorbell press goes out without waiting for Login with Amazon."""
+    old = seed_storage(hass_storage, fake_amazon, expires_in=200)
+    hass.states.async_set("binary_sensor.doorbell", "off")
+    await setup_cameras(hass, [RtspCamera("Front door", None)])
+    entry = await start(
+        hass,
+        entry_factory,
+        {"camera.front_door": "front door"},
+        **events_options(fake_amazon, **FRONT_DOORBELL),
+    )
+    await entry.runtime_data.backend.refresh_all()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=TOKEN_CHECK_SECONDS + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (refresh,) = fake_amazon.token_requests
+    assert refresh["grant_type"] == "refresh_token"
+    stored = hass_storage[STORAGE_KEY]["data"]["tokens"]
+    assert stored["access_token"] != old.access_token
+    assert stored["expires_at"] > old.expires_at
+    hass.states.async_set("binary_sensor.doorbell", "on")
+    await drain(hass, entry)
+    # (the camera without a stream was also reported UNREACHABLE meanwhile)
+    (press,) = [e for e in fake_amazon.events if e.name.endswith("DoorbellPress")]
+    assert press.authorization == f"Bearer {stored['access_token']}"
+    assert len(fake_amazon.token_requests) == 1
     await stop(hass, entry)

@@ -505,3 +505,49 @@ def test_retry_policy_backoff_with_jitter() -> None:
         assert len(set(waits)) > 1
     assert policy.delay(1, rng, retry_after=5) == 5
     assert policy.delay(1, rng, retry_after=500) == 8
+
+
+async def test_keep_token_fresh(fake_amazon: FakeAmazon, session: aiohttp.ClientSession) -> None:
+    """The periodic check refreshes a token that is due, and stops on a dead link."""
+    clock = Clock()
+    tokens = linked(fake_amazon)
+    stops: list[tuple[StopReason, str]] = []
+    lwa, gateway, _ = make(fake_amazon, session, tokens=tokens, clock=clock, stops=stops)
+    await gateway.keep_token_fresh()
+    assert fake_amazon.token_requests == []
+    clock.now = tokens.expires_at - 100
+    await gateway.keep_token_fresh()
+    assert len(fake_amazon.token_requests) == 1
+    assert lwa.tokens is not None
+    assert lwa.tokens.access_token != tokens.access_token
+    fake_amazon.refresh_script.append((503, None))  # transient: tried again next time
+    clock.now = lwa.tokens.expires_at - 100
+    await gateway.keep_token_fresh()
+    assert gateway.active
+    assert gateway.last_error == "refresh: server_error"
+    fake_amazon.refresh_script.append((400, "invalid_grant"))
+    await gateway.keep_token_fresh()
+    assert stops == [(StopReason.LINK_LOST, "invalid_grant")]
+    await gateway.close()
+
+
+def test_gateway_core_is_ha_free() -> None:
+    """gateway.py imports nothing from Home Assistant (it is tested without it)."""
+    import ast
+    from pathlib import Path
+
+    import custom_components.alexa_cam_bridge.gateway as module
+
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+    imported = {
+        name
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    assert not any(name.startswith("homeassistant") for name in imported)

@@ -84,6 +84,8 @@ _LOGGER = logging.getLogger(__name__)
 
 STORAGE_KEY: Final = f"{DOMAIN}.events"
 STORAGE_VERSION: Final = 1
+#: How often the access token's expiry is checked (it is refreshed 300 s before it ends).
+TOKEN_CHECK_SECONDS: Final = 120
 _CLIENT_CODES: Final = frozenset({"invalid_client", "unauthorized_client"})
 _OFF_STATES: Final = frozenset({STATE_UNAVAILABLE, STATE_UNKNOWN})
 
@@ -184,6 +186,12 @@ class AlexaEvents:
         self._unsubs.append(
             async_track_time_interval(
                 self._hass, self._poll, timedelta(seconds=PROBE_CACHE_SECONDS)
+            )
+        )
+        # A fresh token before a doorbell rings: the press then never waits for LWA.
+        self._unsubs.append(
+            async_track_time_interval(
+                self._hass, self._refresh_token, timedelta(seconds=TOKEN_CHECK_SECONDS)
             )
         )
         if self._doorbells:
@@ -288,6 +296,13 @@ class AlexaEvents:
         return self._backend.is_available(endpoint_id) and self._backend.probed_reachable(
             endpoint_id
         )
+
+    @callback
+    def _refresh_token(self, _now: datetime) -> None:
+        if self._gateway is not None and self._gateway.active:
+            self._entry.async_create_background_task(
+                self._hass, self._gateway.keep_token_fresh(), f"{DOMAIN} token refresh"
+            )
 
     @callback
     def _poll(self, _now: datetime) -> None:

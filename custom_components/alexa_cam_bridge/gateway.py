@@ -441,6 +441,22 @@ class EventGateway:
         self._tasks[key] = asyncio.create_task(self._deliver(key), name=f"alexa event {key}")
         return True
 
+    async def keep_token_fresh(self) -> None:
+        """Refresh the access token if it is due, so no event has to wait for LWA.
+
+        Called periodically by the host; a refresh rejected for good stops sending like
+        one during a delivery; a transient failure is left to the next call.
+        """
+        if not self.active:
+            return
+        try:
+            await self._tokens.access_token()
+        except LinkLostError as err:
+            self._stop(StopReason.LINK_LOST, err.code)
+        except TokenError as err:
+            self.last_error = f"refresh: {err.code}"
+            _LOGGER.debug("Proactive token refresh failed: %s", err.code)
+
     def resume(self) -> None:
         """Send again after a new link (a fresh AcceptGrant): forget stop and region."""
         self._stopped = None
