@@ -343,7 +343,6 @@ class CertificateManager:
                 propagation_timeout=float(
                     self._conf.get(CONF_PROPAGATION_SECONDS, DEFAULT_PROPAGATION_SECONDS)
                 ),
-                ca_bundle=self._conf.get(CONF_CA_BUNDLE) or None,
             )
         return TlsAlpnSolver(self.responder)
 

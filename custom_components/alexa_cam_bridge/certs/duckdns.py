@@ -17,7 +17,6 @@ import hashlib
 import logging
 import secrets
 import socket
-import ssl
 import struct
 import time
 import urllib.error
@@ -34,6 +33,8 @@ DUCKDNS_UPDATE_URL: Final = "https://www.duckdns.org/update"
 DUCKDNS_SUFFIX: Final = ".duckdns.org"
 # DuckDNS's authoritative name servers (asked directly: no resolver caches in between).
 DUCKDNS_NAMESERVERS: Final = ("ns1.duckdns.org", "ns2.duckdns.org", "ns3.duckdns.org")
+# Wait this long when no name server can be asked (DuckDNS usually answers within it).
+BLIND_WAIT_SECONDS: Final = 60.0
 _TYPE_TXT = 16
 _CLASS_IN = 1
 
@@ -147,8 +148,6 @@ class DuckDnsSolver:
         nameservers: Sequence[tuple[str, int]] | None = None,
         propagation_timeout: float = 300.0,
         poll_interval: float = 5.0,
-        settle_seconds: float = 0.0,
-        ca_bundle: str | None = None,
     ) -> None:
         """``nameservers``: (host, port) pairs to check; None = DuckDNS's own."""
         self._token = token
@@ -156,8 +155,6 @@ class DuckDnsSolver:
         self._nameservers = list(nameservers or [(ns, 53) for ns in DUCKDNS_NAMESERVERS])
         self._timeout = propagation_timeout
         self._interval = poll_interval
-        self._settle = settle_seconds
-        self._ssl = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
 
     def _update(self, domain: str, **params: str) -> None:
         query = urllib.parse.urlencode(
@@ -167,7 +164,7 @@ class DuckDnsSolver:
         if not url.startswith(("https://", "http://")):
             raise DuckDnsError("the DuckDNS update URL must be http(s)")
         try:
-            with urllib.request.urlopen(url, timeout=30, context=self._ssl) as resp:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - http(s) only
                 body = resp.read(64).decode("ascii", "replace").strip()
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
@@ -200,6 +197,14 @@ class DuckDnsSolver:
         deadline = time.monotonic() + self._timeout
         while True:
             servers = self._resolve()
+            if not servers:
+                # cannot ask the name servers directly: give DuckDNS a fixed while
+                _LOGGER.warning(
+                    "No name server to check the TXT record with; waiting %.0f s instead",
+                    min(self._timeout, BLIND_WAIT_SECONDS),
+                )
+                time.sleep(min(self._timeout, BLIND_WAIT_SECONDS))
+                return
             seen = 0
             for server in servers:
                 try:
@@ -207,13 +212,11 @@ class DuckDnsSolver:
                         seen += 1
                 except (OSError, ValueError) as err:
                     _LOGGER.debug("TXT query to %s failed: %s", server[0], err)
-            if servers and seen == len(servers):
-                break
+            if seen == len(servers):
+                return
             if time.monotonic() >= deadline:
                 raise DuckDnsError(
                     f"the TXT record for {name} did not appear on "
                     f"{seen}/{len(servers)} name servers in {self._timeout:.0f} s"
                 )
             time.sleep(self._interval)
-        if self._settle:
-            time.sleep(self._settle)

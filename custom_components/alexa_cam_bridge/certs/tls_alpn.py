@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..front_door import ClientHelloInfo
+from .acme_client import CHALLENGE_TLS_ALPN_01
 from .material import context_from_pem, private_key_pem
 
 ACME_TLS_ALPN_PROTOCOL = "acme-tls/1"
@@ -100,7 +101,7 @@ class TlsAlpnResponder:
 class TlsAlpnSolver:
     """ACME challenge solver for TLS-ALPN-01 through the front door (see acme_client)."""
 
-    challenge_type = "tls-alpn-01"
+    challenge_type = CHALLENGE_TLS_ALPN_01
 
     def __init__(self, responder: TlsAlpnResponder) -> None:
         """Publish challenges through ``responder``."""
