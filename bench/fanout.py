@@ -11,14 +11,16 @@ Per run (``duration`` seconds of playing, all viewers at once, in this process w
 asyncio; their CPU is not counted) the CPU seconds of the serving process (our
 restreamer, or stunnel) and of the camera are read from ``/proc``; CPU per viewer-minute
 is ``cpu / (N * wall seconds / 60)``. The camera's CPU is reported separately: with
-stunnel it serves every viewer itself, with us it serves one. The camera encodes all the
-time, so its idle CPU is measured too. RTP sequence gaps are summed per viewer (must be
-0: over TCP nothing may be lost unless the server drops for a slow viewer). The memory is
-the restreamer's peak resident set during the run (sampled every 0.2 s).
+stunnel it serves every viewer itself, with us it serves one. It encodes all the time, so
+what a stunnel viewer costs it is the difference between its CPU rate in a stunnel run
+and in the ours run of the same repeat, divided by N. RTP sequence gaps are summed per
+viewer (must be 0: over TCP nothing may be lost unless the server drops for a slow
+viewer). The memory is the restreamer's peak resident set during the run (sampled every
+0.2 s), next to its size at rest (relay warm, no viewer).
 
-Runs of ours and stunnel are interleaved (ours first on odd repeats, stunnel first on
-even ones). Then the stall run: 10 viewers of ours, one of which stops reading after
-200 packets; the others' gaps must stay 0 and their frame counts match a 10-viewer run.
+Runs of ours and stunnel are interleaved (ours first on even repeats, stunnel first on
+odd ones). Then the stall run: 10 viewers of ours, one of which stops reading after
+200 packets; the others' gaps must stay 0 and their frame rate match a 10-viewer run.
 
 Usage: python -m bench.fanout [--quick] [--duration S] [--repeats N]
 """
@@ -69,7 +71,7 @@ class Params:
     stall_viewers: int
 
 
-FULL = Params(viewer_counts=(1, 5, 10, 20), duration=8.0, repeats=3, stall_viewers=10)
+FULL = Params(viewer_counts=(1, 5, 10, 20), duration=6.0, repeats=3, stall_viewers=10)
 QUICK = Params(viewer_counts=(1, 2), duration=2.0, repeats=1, stall_viewers=3)
 
 
@@ -79,6 +81,7 @@ class RunSample:
 
     mode: str
     viewers: int
+    repeat: int
     wall: float
     server_cpu: float
     camera_cpu: float
@@ -97,9 +100,10 @@ class RunSample:
         """Serving process CPU seconds per viewer-minute."""
         return self.server_cpu / self.viewer_minutes
 
-    def camera_extra_per_viewer_minute(self, idle_per_minute: float) -> float:
-        """Camera CPU seconds above its idle rate, per viewer-minute."""
-        return (self.camera_cpu - idle_per_minute * self.wall / 60) / self.viewer_minutes
+    @property
+    def camera_cpu_per_minute(self) -> float:
+        """Camera CPU seconds per wall minute (encoding and serving)."""
+        return self.camera_cpu / (self.wall / 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +193,9 @@ async def _sample_rss(pid: int, stop: asyncio.Event) -> float:
     return peak
 
 
-async def one_run(setup: Rig, mode: str, viewers: int, duration: float) -> RunSample:
+async def one_run(
+    setup: Rig, mode: str, viewers: int, duration: float, repeat: int = 0
+) -> RunSample:
     """N viewers play for ``duration`` through ``mode`` ("ours" or "stunnel")."""
     if mode == "ours":
         urls = [await setup.ours.ask("url") for _ in range(viewers)]
@@ -210,6 +216,7 @@ async def one_run(setup: Rig, mode: str, viewers: int, duration: float) -> RunSa
     return RunSample(
         mode=mode,
         viewers=viewers,
+        repeat=repeat,
         wall=wall,
         server_cpu=server_cpu,
         camera_cpu=camera_cpu,
@@ -267,7 +274,7 @@ async def measure(params: Params) -> Measurements:
             order = ("ours", "stunnel") if repeat % 2 == 0 else ("stunnel", "ours")
             for viewers in params.viewer_counts:
                 for mode in order:
-                    samples.append(await one_run(setup, mode, viewers, params.duration))
+                    samples.append(await one_run(setup, mode, viewers, params.duration, repeat))
                     print(
                         f"fanout: repeat {repeat + 1}/{params.repeats}, {viewers} viewers, "
                         f"{mode} done",
@@ -308,9 +315,10 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
             "ours",
             "stunnel",
             "ours/stunnel",
-            "camera extra (ours)",
-            "camera extra (stunnel)",
-            "ours+camera / stunnel+camera",
+            "camera s/min, ours",
+            "camera s/min, stunnel",
+            "camera extra via stunnel",
+            "ours / (stunnel + camera extra)",
         ],
     )
     health = Table(
@@ -330,19 +338,26 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
         base = [s for s in samples if s.mode == "stunnel" and s.viewers == viewers]
         ours_cpu = _range([s.server_cpu_per_viewer_minute for s in ours])
         base_cpu = _range([s.server_cpu_per_viewer_minute for s in base])
-        ours_cam = _range([s.camera_extra_per_viewer_minute(idle) for s in ours])
-        base_cam = _range([s.camera_extra_per_viewer_minute(idle) for s in base])
+        # The camera's extra cost of serving N sessions itself: its CPU in a stunnel
+        # run minus its CPU in the ours run of the same repeat (adjacent in time).
+        extra = _range(
+            [
+                (b.camera_cpu_per_minute - o.camera_cpu_per_minute) / viewers
+                for o in ours
+                for b in base
+                if o.repeat == b.repeat
+            ]
+        )
         cost.rows.append(
             [
                 str(viewers),
                 _cell(ours_cpu),
                 _cell(base_cpu),
                 fmt_ratio(ratio(ours_cpu.median, base_cpu.median)),
-                _cell(ours_cam),
-                _cell(base_cam),
-                fmt_ratio(
-                    ratio(ours_cpu.median + ours_cam.median, base_cpu.median + base_cam.median)
-                ),
+                _cell(_range([s.camera_cpu_per_minute for s in ours]), 1),
+                _cell(_range([s.camera_cpu_per_minute for s in base]), 1),
+                _cell(extra),
+                fmt_ratio(ratio(ours_cpu.median, base_cpu.median + extra.median)),
             ]
         )
         health.rows.append(
@@ -361,10 +376,11 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
         )
     cost.notes += [
         "ours = the restreamer process; stunnel = the stunnel4 process alone.",
-        "camera extra = the camera's CPU above its idle rate (encoding, the internal viewer "
-        f"and the warm relay's session: {idle:.2f} CPU s/min), per viewer-minute: with "
-        "ours the camera serves one session whatever N, with stunnel it serves every "
-        "viewer itself. Short runs under load make it noisy (it can come out negative).",
+        "camera s/min = the camera's CPU seconds per minute (it encodes all the time: "
+        f"{idle:.1f} s/min idle with only our relay's session); with ours it serves one "
+        "session whatever N, with stunnel every viewer is a session of its own.",
+        "camera extra via stunnel = (camera s/min with stunnel - with ours, same repeat) / N:"
+        " what each stunnel viewer costs the camera, per viewer-minute (noisy under load).",
     ]
     health.notes.append(
         "max gaps = the largest count of missing RTP sequence numbers of any viewer in any "

@@ -1,9 +1,10 @@
 """Each benchmark's ``--quick`` path runs and yields complete tables and a chart.
 
 Only structure is asserted (table shapes, row counts, files written): the numbers
-depend on the machine and are never checked. The parts start real peers (fake camera,
-stunnel, the restreamer in a child process, Home Assistant), so they take longer than
-unit tests.
+depend on the machine and are never checked. The asyncio parts are awaited in the test's
+event loop (``asyncio.run`` would leave none for the Home Assistant test plugin). The
+parts start real peers (fake camera, stunnel, the restreamer in a child process, Home
+Assistant), so they take longer than unit tests.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def _assert_shape(result: BenchResult) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_fanout_quick() -> None:
+async def test_fanout_quick() -> None:
     """One row per viewer count in the cost and health tables; three stall rows."""
-    result = fanout.run(quick=True)
+    result = fanout.build_result(fanout.QUICK, await fanout.measure(fanout.QUICK))
     _assert_shape(result)
     cost, health, stall = result.tables
     counts = [str(n) for n in fanout.QUICK.viewer_counts]
@@ -42,9 +43,9 @@ def test_fanout_quick() -> None:
 
 
 @pytest.mark.timeout(600)
-def test_directives_quick() -> None:
+async def test_directives_quick() -> None:
     """Discover per camera count, then InitializeCameraStreams and ReportState."""
-    result = directives.run(quick=True)
+    result = directives.build_result(directives.QUICK, await directives.measure(directives.QUICK))
     _assert_shape(result)
     (table,) = result.tables
     names = [(row[0], row[1]) for row in table.rows]
