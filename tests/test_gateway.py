@@ -551,3 +551,18 @@ def test_gateway_core_is_ha_free() -> None:
         )
     }
     assert not any(name.startswith("homeassistant") for name in imported)
+
+
+async def test_grant_exchange_times_out(
+    fake_amazon: FakeAmazon, session: aiohttp.ClientSession
+) -> None:
+    """A slow LWA fails the exchange in time for Alexa's AcceptGrant deadline."""
+    fake_amazon.lwa_delay = 2.0
+    saved = Saved()
+    lwa = LwaTokens(
+        session, CLIENT_ID, CLIENT_SECRET, save=saved, token_url=fake_amazon.token_url, timeout=0.2
+    )
+    with pytest.raises(TokenError) as slow:
+        await lwa.exchange(GOOD_CODE)
+    assert slow.value.code == "network"  # LWA would have answered 200 after 2 s
+    assert not lwa.linked

@@ -66,6 +66,8 @@ _HOST_REGIONS: Final[Mapping[str, Region]] = {
 REFRESH_MARGIN_SECONDS: Final = 300.0
 #: Seconds one HTTP exchange with Login with Amazon or the gateway may take.
 HTTP_TIMEOUT_SECONDS: Final = 10.0
+#: Seconds the AcceptGrant code exchange may take: the Lambda gives a whole directive 5 s.
+EXCHANGE_TIMEOUT_SECONDS: Final = 4.0
 #: Most bytes of an error body read (for its ``code``).
 _MAX_ERROR_BODY: Final = 16 * 1024
 #: LWA error codes that mean the refresh token (or the skill's client) is no good any more.
@@ -186,7 +188,13 @@ class LwaTokens:
 
         Raises :class:`TokenError` when Login with Amazon refuses or cannot be reached.
         """
-        tokens = await self._request({"grant_type": "authorization_code", "code": code}, None)
+        tokens = await self._request(
+            {"grant_type": "authorization_code", "code": code},
+            None,
+            aiohttp.ClientTimeout(
+                total=min(EXCHANGE_TIMEOUT_SECONDS, self._timeout.total or EXCHANGE_TIMEOUT_SECONDS)
+            ),
+        )
         self._tokens = tokens
         await self._save(tokens)
         return tokens
@@ -245,6 +253,7 @@ class LwaTokens:
             fresh = await self._request(
                 {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
                 tokens,
+                self._timeout,
             )
         except TokenError as err:
             if err.code not in _LINK_LOST_CODES:
@@ -258,13 +267,13 @@ class LwaTokens:
         await self._save(fresh)
         return fresh.access_token
 
-    async def _request(self, form: dict[str, str], previous: Tokens | None) -> Tokens:
+    async def _request(
+        self, form: dict[str, str], previous: Tokens | None, limit: aiohttp.ClientTimeout
+    ) -> Tokens:
         data = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
         grant = form["grant_type"]
         try:
-            async with self._session.post(
-                self._token_url, data=data, timeout=self._timeout
-            ) as resp:
+            async with self._session.post(self._token_url, data=data, timeout=limit) as resp:
                 status = resp.status
                 try:
                     body: object = await resp.json(content_type=None)
