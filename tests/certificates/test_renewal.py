@@ -29,12 +29,12 @@ def test_renewal_info_only_moves_renewal_earlier() -> None:
 
 
 def test_backoff_doubles_and_caps() -> None:
-    """1 min, 2 min, 4 min, ... at most 6 h."""
+    """5 min, 10 min, 20 min, ... at most 6 h."""
     assert retry_delay(0) == dt.timedelta(0)
     assert [retry_delay(n) for n in (1, 2, 3)] == [
-        dt.timedelta(minutes=1),
-        dt.timedelta(minutes=2),
-        dt.timedelta(minutes=4),
+        dt.timedelta(minutes=5),
+        dt.timedelta(minutes=10),
+        dt.timedelta(minutes=20),
     ]
     assert retry_delay(50) == dt.timedelta(hours=6)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 REPAIR_THRESHOLD = dt.timedelta(days=14)
-RETRY_FIRST = dt.timedelta(minutes=1)
+# Let's Encrypt allows 5 failed validations per name and account an hour: the first retry
+# waits 5 min, so a broken set-up stays below that.
+RETRY_FIRST = dt.timedelta(minutes=5)
 RETRY_MAX = dt.timedelta(hours=6)
 
 
@@ -27,7 +29,7 @@ def renewal_time(
 
 
 def retry_delay(failures: int) -> dt.timedelta:
-    """Backoff after ``failures`` consecutive failed attempts (1 → 1 min, doubling, ≤ 6 h)."""
+    """Backoff after ``failures`` consecutive failed attempts (1 → 5 min, doubling, ≤ 6 h)."""
     if failures <= 0:
         return dt.timedelta(0)
     delay: dt.timedelta = RETRY_FIRST * (2 ** min(failures - 1, 20))
