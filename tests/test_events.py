@@ -51,7 +51,7 @@ from custom_components.alexa_cam_bridge.events import (
 from custom_components.alexa_cam_bridge.gateway import Tokens
 from tests.alexa_schema import validate_message
 from tests.conftest import RtspCamera, setup_cameras
-from tests.directives import accept_grant, discover
+from tests.directives import accept_grant, discover, report_state
 from tests.fake_amazon import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -647,4 +647,37 @@ async def test_token_refreshed_before_a_press_needs_it(
     (press,) = [e for e in fake_amazon.events if e.name.endswith("DoorbellPress")]
     assert press.authorization == f"Bearer {stored['access_token']}"
     assert len(fake_amazon.token_requests) == 1
+    await stop(hass, entry)
+
+
+async def test_change_report_after_a_directive_probe(
+    hass: HomeAssistant,
+    entry_factory: EntryFactory,
+    hass_storage: dict[str, Any],
+    hass_client: ClientFactory,
+    fake_amazon: FakeAmazon,
+    fake_camera: FakeCamera,
+) -> None:
+    """A camera whose stream comes back, noticed by a probe a directive caused, is
+    reported OK with cause APP_INTERACTION."""
+    seed_storage(hass_storage, fake_amazon)
+    cameras = await setup_cameras(hass, [RtspCamera("Porch", "rtsp://127.0.0.1:9/stream")])
+    entry = await start(
+        hass, entry_factory, {"camera.porch": "porch"}, **events_options(fake_amazon)
+    )
+    backend = entry.runtime_data.backend
+    await backend.refresh_all()
+    await settle(hass)
+    (down,) = await fake_amazon.wait_for(1)
+    assert connectivity(down) == ("camera#porch", "UNREACHABLE", "PERIODIC_POLL")
+    await drain(hass, entry)
+
+    cameras.entities["camera.porch"].source = fake_camera.url  # the camera is back
+    backend._probes.clear()  # as if the failed probe's 30 s had passed
+    message = await _post(await hass_client(), report_state("camera#porch"))
+    (prop,) = message["context"]["properties"]
+    assert prop["value"]["value"] == "OK"
+    await settle(hass)
+    _, up = await fake_amazon.wait_for(2)
+    assert connectivity(up) == ("camera#porch", "OK", "APP_INTERACTION")
     await stop(hass, entry)
