@@ -340,7 +340,6 @@ type StopCallback = Callable[[StopReason, str], None]
 class _Pending:
     build: EventBuilder
     on_delivered: Callable[[], None] | None
-    queued_at: float
 
 
 @dataclass(slots=True)
@@ -435,7 +434,7 @@ class EventGateway:
         if not self.active:
             _LOGGER.debug("Not sending %s: Alexa events are not active", key)
             return False
-        item = _Pending(build, on_delivered, time.monotonic())
+        item = _Pending(build, on_delivered)
         if key in self._pending:
             self.counters["superseded"] += 1
             self._pending[key] = item
