@@ -92,6 +92,7 @@ from .restreamer import Restreamer
 _LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION: Final = 1
+RENEWAL_INFO_RECHECK: Final = dt.timedelta(days=1)
 
 STATUS_PENDING: Final = "pending"  # temporary self-signed certificate, first order running
 STATUS_VALID: Final = "valid"
@@ -474,7 +475,8 @@ class CertificateManager:
             return
         ari = await self.hass.async_add_executor_job(self._renewal_info_blocking, served.chain_pem)
         when = renewal_time(served.info.not_before, served.info.not_after, ari_time=ari)
-        self._set_timer(when)
+        # Wake up daily before that to ask ARI again (a CA may ask for early renewal).
+        self._set_timer(when, wake=min(when, dt_util.utcnow() + RENEWAL_INFO_RECHECK))
         self._notify()
 
     def _renewal_info_blocking(self, chain: bytes) -> dt.datetime | None:
@@ -494,20 +496,24 @@ class CertificateManager:
             return None
 
     @callback
-    def _set_timer(self, when: dt.datetime) -> None:
+    def _set_timer(self, when: dt.datetime, *, wake: dt.datetime | None = None) -> None:
+        """Order at ``when``; wake up at ``wake`` (earlier) to re-plan instead."""
         if self._cancel_timer is not None:
             self._cancel_timer()
         self.next_renewal = when
 
         @callback
-        def _due(_now: dt.datetime) -> None:
+        def _due(now: dt.datetime) -> None:
             self._cancel_timer = None
-            self._start_task(self._async_order(), "renew certificate")
+            if now < when:
+                self._start_task(self._async_schedule(), "check renewal info")
+            else:
+                self._start_task(self._async_order(), "renew certificate")
 
         if self._closed:
             return
         self._cancel_timer = async_track_point_in_utc_time(
-            self.hass, _due, max(when, dt_util.utcnow())
+            self.hass, _due, max(wake or when, dt_util.utcnow())
         )
 
     @callback

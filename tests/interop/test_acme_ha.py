@@ -316,5 +316,13 @@ async def test_acme_server_down_keeps_old_certificate_and_raises_repair(
         assert renewed.serial_number != old.serial_number
         # the new key and chain were stored for the next start
         assert hass_storage[key]["data"]["certificate"]["chain"] != old_chain
+        # a day later the plan is checked again (ACME Renewal Info), nothing is ordered
+        issued, planned = manager.last_issued, manager.next_renewal
+        directory_reads = pebble.logs().count("GET /dir ")
+        async_fire_time_changed(hass, dt_util.utcnow() + dt.timedelta(days=1, minutes=1))
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert pebble.logs().count("GET /dir ") == directory_reads + 1
+        assert manager.last_issued == issued
+        assert manager.next_renewal == planned
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
