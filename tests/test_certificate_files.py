@@ -73,6 +73,8 @@ async def test_files_are_watched_and_reloaded(
     assert state is not None
     assert state.attributes["mode"] == "files"
     assert state.attributes["status"] == "valid"
+    root = x509.load_pem_x509_certificate(test_pki.ca_pem)
+    assert state.attributes["issuer"] == root.subject.rfc4514_string()  # where the chain ends
 
     await clock.tick(hass)  # unchanged files: nothing happens
     assert await _served_serial(port) == first

@@ -48,7 +48,7 @@ from .certs.acme_client import (
     IssuedCertificate,
     new_account_key,
 )
-from .certs.chains import DEFAULT_PREFERRED_CHAIN
+from .certs.chains import DEFAULT_PREFERRED_CHAIN, top_issuer
 from .certs.duckdns import DUCKDNS_UPDATE_URL, DuckDnsSolver
 from .certs.material import (
     KEY_EC_P256,
@@ -59,6 +59,7 @@ from .certs.material import (
     key_matches,
     private_key_pem,
     self_signed,
+    split_chain,
 )
 from .certs.renewal import needs_repair, renewal_time, retry_delay
 from .certs.tls_alpn import ACME_TLS_ALPN_PROTOCOL, TlsAlpnResponder, TlsAlpnSolver
@@ -239,6 +240,7 @@ class CertificateManager:
         if not self.is_acme:
             ctx, info, chain = await self.hass.async_add_executor_job(self._load_files)
             self._served = _Served(info, True, chain)
+            self.top_issuer = top_issuer(split_chain(chain))
             self._files_signature = await self.hass.async_add_executor_job(self._signature)
             self.status = STATUS_VALID
             return ctx
@@ -402,6 +404,9 @@ class CertificateManager:
             self.failures = 0
             self.last_error = None
             self.last_issued = dt_util.utcnow()
+            info = chain_info(issued.chain_pem)
+            # planned at once by the lifetime rule; ARI may move it earlier below
+            self._set_timer(renewal_time(info.not_before, info.not_after))
             self._swap(ctx, issued.chain_pem)
             self._stored = {
                 "account": account,
@@ -574,6 +579,7 @@ class CertificateManager:
                 self._notify()
                 return False
             self.status = STATUS_VALID
+            self.top_issuer = top_issuer(split_chain(chain))
             self.last_error = None
             self.last_issued = dt_util.utcnow()
             self._swap(ctx, chain)
