@@ -16,6 +16,7 @@ from custom_components.alexa_cam_bridge.rtsp.client import (
 from custom_components.alexa_cam_bridge.rtsp.messages import InterleavedFrame
 from tests.peers.camera import FakeCamera
 from tests.peers.fixtures import CameraFactory
+from tests.rtsp.bare_camera import BareCamera
 
 
 async def _play_video(url: str, wanted: int = 50) -> tuple[list[InterleavedFrame], RtspClient]:
@@ -109,3 +110,16 @@ async def test_probe_unreachable() -> None:
     result = await probe("rtsp://127.0.0.1:1/none", timeout=2.0)
     assert not result.h264
     assert result.notes
+
+
+async def test_probe_reads_in_band_sps_without_sprop() -> None:
+    camera = BareCamera()
+    await camera.start()
+    try:
+        result = await probe(camera.url, timeout=4.0)
+    finally:
+        await camera.stop()
+    assert result.h264
+    assert (result.width, result.height, result.profile) == (1280, 720, "Main")
+    assert result.audio_codec is None
+    assert "sprop" not in result.sdp

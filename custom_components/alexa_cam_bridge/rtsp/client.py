@@ -332,8 +332,9 @@ async def probe(url: str, *, timeout: float = 8.0) -> ProbeResult:  # noqa: ASYN
     """DESCRIBE a camera and report what it offers.
 
     Width, height and profile come from the SDP's ``sprop-parameter-sets``; when it has
-    none, the video track is played briefly until the first in-band SPS. Never raises:
-    failures are reported as ``h264=False`` with a note.
+    none, the video track is played briefly until the first in-band SPS (without one in
+    time the size stays None, with a note). Never raises: a camera that cannot be
+    described is reported as ``h264=False, video_codec=None`` with a note.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -352,6 +353,7 @@ async def probe(url: str, *, timeout: float = 8.0) -> ProbeResult:  # noqa: ASYN
                     got_sps.set()
 
     client = RtspClient(url, timeout=timeout, on_frames=on_frames)
+    result: ProbeResult | None = None
     try:
         async with asyncio.timeout(timeout):
             await client.connect()
@@ -367,6 +369,9 @@ async def probe(url: str, *, timeout: float = 8.0) -> ProbeResult:  # noqa: ASYN
             return probe_from_sdp(sdp_text, base, found)
     except (RtspClientError, OSError, ValueError, TimeoutError) as err:
         reason = "timed out" if isinstance(err, TimeoutError) else str(err)
+        if result is not None:  # described fine; only the size is unknown
+            result.notes.append(f"no SPS in the SDP or in band ({reason})")
+            return result
         return ProbeResult(h264=False, video_codec=None, notes=[f"probe failed: {reason}"])
     finally:
         await client.close()
