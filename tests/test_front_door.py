@@ -457,9 +457,12 @@ async def test_stop_closes_everything(
     door = await door_factory()
     port = door.bound_ports[0]
     reader, _writer = await tls_connect(door, pki[0])
+    silent_reader, _silent_writer = await asyncio.open_connection(HOST, port)  # still peeking
+    await asyncio.sleep(0.1)
     before = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
-    assert door.active_connections == 1
+    assert door.active_connections == 2
     await door.stop()
+    assert await read_all(silent_reader, limit=1.0) == b""
     assert not door.listening
     assert door.active_connections == 0
     assert await read_all(reader) == b""

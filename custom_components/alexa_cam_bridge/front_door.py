@@ -440,11 +440,9 @@ class FrontDoor:
                 hello = None
             if hello is None:
                 self.counters["not_tls"] += 1
-                _close_raw(sock)
                 return
             ctx, challenge_only = self._context_for(hello)
             if ctx is None:
-                _close_raw(sock)
                 return
             remaining = max(0.1, handshake_deadline - time.monotonic())
             try:
@@ -452,7 +450,6 @@ class FrontDoor:
             except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as err:
                 self.counters["handshake_failed"] += 1
                 _LOGGER.debug("TLS handshake with %s failed: %s", peer, err)
-                _close_raw(sock)
                 return
             if challenge_only:
                 self.counters["alpn_challenges"] += 1
@@ -463,7 +460,9 @@ class FrontDoor:
         except Exception:
             _LOGGER.exception("connection from %s failed", peer)
         finally:
-            if writer is not None:
+            if writer is None:
+                _close_raw(sock)  # no transport took it over (refused, failed, cancelled)
+            else:
                 writer.close()
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(1.0):
