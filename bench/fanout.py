@@ -19,8 +19,12 @@ viewer). The memory is the restreamer's peak resident set during the run (sample
 0.2 s), next to its size at rest (relay warm, no viewer).
 
 Runs of ours and stunnel are interleaved (ours first on even repeats, stunnel first on
-odd ones). Then the stall run: 10 viewers of ours, one of which stops reading after
-200 packets; the others' gaps must stay 0 and their frame rate match a 10-viewer run.
+odd ones); runs of few viewers last longer so their CPU adds up to enough clock ticks.
+Then a reference run of 10 viewers and the stall run: 10 viewers of ours, one of which
+stops reading after 200 packets; the others' gaps must stay 0 and their frame rate match
+the reference (both 20 s). The relay skips a stalled viewer ahead only once its backlog
+outgrows the kernel's socket buffer (up to 4 MiB) and the relay's 4 MiB queue: at this
+camera's real rate that takes minutes, so the table says how often it happened.
 
 Usage: python -m bench.fanout [--quick] [--duration S] [--repeats N]
 """
@@ -30,7 +34,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ssl
+import statistics
 import sys
 import tempfile
 import time
@@ -69,10 +75,24 @@ class Params:
     duration: float
     repeats: int
     stall_viewers: int
+    stall_duration: float
+    min_viewer_seconds: float = 0.0
+    """Runs of few viewers last longer, so that CPU (counted in 10 ms ticks) adds up."""
+
+    def run_seconds(self, viewers: int) -> float:
+        """How long a run of ``viewers`` plays."""
+        return max(self.duration, self.min_viewer_seconds / viewers)
 
 
-FULL = Params(viewer_counts=(1, 5, 10, 20), duration=6.0, repeats=3, stall_viewers=10)
-QUICK = Params(viewer_counts=(1, 2), duration=2.0, repeats=1, stall_viewers=3)
+FULL = Params(
+    viewer_counts=(1, 5, 10, 20),
+    duration=6.0,
+    repeats=3,
+    stall_viewers=10,
+    stall_duration=20.0,
+    min_viewer_seconds=20.0,
+)
+QUICK = Params(viewer_counts=(1, 2), duration=2.0, repeats=1, stall_viewers=3, stall_duration=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +107,7 @@ class RunSample:
     camera_cpu: float
     gaps: list[int]
     frames: list[int]
+    received: list[int]
     failed: int
     peak_rss_mib: float
 
@@ -114,6 +135,7 @@ class StallSample:
     stalled: EchoResult
     viewer_skips: int
     wall: float
+    peak_rss_mib: float
 
 
 class Rig:
@@ -222,6 +244,7 @@ async def one_run(
         camera_cpu=camera_cpu,
         gaps=[sum(r.seq_gaps.values()) for r in results],
         frames=[r.video_access_units for r in results],
+        received=[r.bytes_received for r in results],
         failed=sum(1 for r in results if r.errors or not r.video_access_units),
         peak_rss_mib=peak,
     )
@@ -239,19 +262,23 @@ async def stall_run(setup: Rig, viewers: int, duration: float) -> StallSample:
     urls = [await setup.ours.ask("url") for _ in range(viewers)]
     plays = [_play(u, setup.client_ctx, duration) for u in urls[:-1]]
     plays.append(_play(urls[-1], setup.client_ctx, duration, stall_after=STALL_AFTER_PACKETS))
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(_sample_rss(setup.ours.pid, stop))
     started = time.monotonic()
     tasks = [asyncio.ensure_future(play) for play in plays]
-    await asyncio.sleep(duration * 0.8)
+    await asyncio.sleep(duration * 0.9)
     stats = await setup.ours.stats()
     results = await asyncio.gather(*tasks)
     wall = time.monotonic() - started
+    stop.set()
+    peak = await sampler
     cameras = stats.get("cameras")
     skips = 0
     if isinstance(cameras, dict):
         relay = cameras.get("cam")
         if isinstance(relay, dict):
             skips = int(relay.get("viewer_skips", 0))
-    return StallSample(list(results[:-1]), results[-1], skips, wall)
+    return StallSample(list(results[:-1]), results[-1], skips, wall, peak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,10 +308,8 @@ async def measure(params: Params) -> Measurements:
                         file=sys.stderr,
                         flush=True,
                     )
-        stall = await stall_run(setup, params.stall_viewers, params.duration)
-        reference = [s for s in samples if s.mode == "ours" and s.viewers == params.stall_viewers]
-        if not reference:
-            reference = [await one_run(setup, "ours", params.stall_viewers, params.duration)]
+        reference = [await one_run(setup, "ours", params.stall_viewers, params.stall_duration)]
+        stall = await stall_run(setup, params.stall_viewers, params.stall_duration)
         rest = setup.rest_rss_mib
     return Measurements(samples, idle, rest, stall, reference)
 
@@ -299,6 +324,16 @@ def _cell(spread: Spread, digits: int = 3) -> str:
     return f"{fmt(spread.median, digits)} ({fmt(spread.low, digits)}-{fmt(spread.high, digits)})"
 
 
+def _backlog_mib(stall: StallSample) -> float:
+    """Bytes a healthy viewer received minus what the stalled one read (MiB)."""
+    healthy = _median([r.bytes_received for r in stall.healthy])
+    return (healthy - stall.stalled.bytes_received) / 2**20
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else NAN
+
+
 def _rss_cell(peak: float, rest: float) -> str:
     return f"{fmt(peak, 1)} (+{fmt(peak - rest, 1)})"
 
@@ -309,7 +344,8 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
     stall, reference = measured.stall, measured.reference
     cost = Table(
         f"Fan-out cost: CPU seconds per viewer-minute, median (min-max) of "
-        f"{params.repeats} run(s) x {params.duration:g} s",
+        f"{params.repeats} run(s) of {params.duration:g} s "
+        f"(at least {params.min_viewer_seconds:g} viewer-seconds)",
         [
             "viewers",
             "ours",
@@ -329,6 +365,7 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
             "max gaps stunnel",
             "failed ours",
             "failed stunnel",
+            "Mbit/s per viewer",
             "peak RSS ours MiB (above rest)",
         ],
     )
@@ -367,6 +404,7 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
                 str(max((g for s in base for g in s.gaps), default=0)),
                 str(sum(s.failed for s in ours)),
                 str(sum(s.failed for s in base)),
+                fmt(_median([b * 8 / s.wall / 1e6 for s in ours for b in s.received]), 2),
                 _rss_cell(max((s.peak_rss_mib for s in ours), default=NAN), measured.rest_rss_mib),
             ]
         )
@@ -375,7 +413,8 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
             Bar(f"{viewers} stunnel", base_cpu.median, base_cpu.low, base_cpu.high, True)
         )
     cost.notes += [
-        "ours = the restreamer process; stunnel = the stunnel4 process alone.",
+        "ours = the restreamer process, its upstream session included; stunnel = the "
+        "stunnel4 process alone. CPU comes from /proc in 10 ms ticks.",
         "camera s/min = the camera's CPU seconds per minute (it encodes all the time: "
         f"{idle:.1f} s/min idle with only our relay's session); with ours it serves one "
         "session whatever N, with stunnel every viewer is a session of its own.",
@@ -384,7 +423,9 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
     ]
     health.notes.append(
         "max gaps = the largest count of missing RTP sequence numbers of any viewer in any "
-        "run; failed = viewers with an error or no video; peak RSS sampled every 0.2 s. "
+        "run; failed = viewers with an error or no video; Mbit/s = what an ours viewer "
+        "received (the camera is set to 2 Mbit/s; its test pattern compresses below that); "
+        "peak RSS sampled every 0.2 s. "
         f"At rest (relay warm, no viewer) the restreamer process held {measured.rest_rss_mib:.1f}"
         " MiB: mostly the interpreter and Home Assistant's modules (the package imports "
         "homeassistant), which inside HA are shared; the difference is the per-camera cost."
@@ -393,8 +434,8 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
     healthy_rates = [r.video_access_units / stall.wall for r in stall.healthy]
     reference_rates = [f / s.wall for s in reference for f in s.frames]
     stall_table = Table(
-        f"Stalled viewer: {params.stall_viewers} viewers of ours, one stops reading after "
-        f"{STALL_AFTER_PACKETS} packets",
+        f"Stalled viewer: {params.stall_viewers} viewers of ours for "
+        f"{params.stall_duration:g} s, one stops reading after {STALL_AFTER_PACKETS} packets",
         ["", "viewers", "max seq gaps", "video frames/s, median (min-max)", "errors"],
     )
     stall_table.rows.append(
@@ -431,7 +472,10 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
     )
     stall_table.notes.append(
         f"the relay skipped the stalled viewer ahead {stall.viewer_skips} time(s) "
-        "(it drops to the next keyframe for a viewer whose queue is full)."
+        "(to the next keyframe, once the viewer's backlog outgrows the kernel's socket buffer "
+        "and the relay's 4 MiB queue); the restreamer's peak RSS during the stall run: "
+        f"{stall.peak_rss_mib:.1f} MiB; the stalled viewer's backlog: "
+        f"{_backlog_mib(stall):.1f} MiB."
     )
     return BenchResult("fanout", [cost, health, stall_table], panel)
 
@@ -450,11 +494,10 @@ def main(argv: list[str] | None = None) -> BenchResult:
     parser.add_argument("--repeats", type=int, help=f"runs per point ({FULL.repeats})")
     args = parser.parse_args(argv)
     params = QUICK if args.quick else FULL
-    params = Params(
-        params.viewer_counts,
-        args.duration or params.duration,
-        args.repeats or params.repeats,
-        params.stall_viewers,
+    params = dataclasses.replace(
+        params,
+        duration=args.duration or params.duration,
+        repeats=args.repeats or params.repeats,
     )
     result = run(params=params)
     print(result.text())
