@@ -176,6 +176,7 @@ async def _async_listen(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntry) -
         return
     if runtime.listen_error is not None:
         _LOGGER.info("Stream port %s is open now", port)
+        runtime.certificates.port_opened()
     runtime.listen_error = None
     ir.async_delete_issue(hass, DOMAIN, ISSUE_PORT_UNAVAILABLE)
 

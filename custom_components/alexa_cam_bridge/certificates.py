@@ -297,6 +297,23 @@ class CertificateManager:
             await asyncio.wait([self._task])
         self._task = None
 
+    def port_opened(self) -> None:
+        """The stream port opened after it could not be bound.
+
+        TLS-ALPN-01 validates through that port, so an order waiting on its backoff timer
+        for the first certificate starts now instead.
+        """
+        if self.mode != CERT_MODE_ACME_TLS_ALPN or self._closed:
+            return
+        if (self._served is not None and self._served.real) or (
+            self._task is not None and not self._task.done()
+        ):
+            return
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
+        self._start_task(self._async_order(), "first certificate")
+
     async def async_renew_now(self) -> None:
         """The ``renew_certificate`` action: order now (ACME) or re-read the files.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,7 @@ from custom_components.alexa_cam_bridge.const import (
     CONF_STAGING,
     DOMAIN,
     ISSUE_CERTIFICATE_RENEWAL_FAILED,
+    LISTEN_RETRY_SECONDS,
     SERVICE_RENEW_CERTIFICATE,
 )
 from custom_components.alexa_cam_bridge.diagnostics import async_get_config_entry_diagnostics
@@ -332,3 +334,47 @@ async def test_acme_server_down_keeps_old_certificate_and_raises_repair(
         assert manager.next_renewal == planned
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
+
+
+async def test_port_freed_after_failed_bind_orders_at_once(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """The stream port is taken at set-up, so the first TLS-ALPN-01 order fails and waits
+    on its backoff; when the port opens (listen retry) the order starts at once."""
+    with Pebble() as pebble:
+        port = pebble.tls_port
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        blocker.bind(("0.0.0.0", port))
+        blocker.listen()
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            unique_id=DOMAIN,
+            title=STREAM_HOST,
+            data={
+                CONF_HOST: STREAM_HOST,
+                CONF_PORT: port,
+                CONF_SCHEME: "rtsp",
+                CONF_CERT_MODE: "acme_tls_alpn",
+                CONF_EMAIL: "admin@example.com",
+                CONF_AGREE_TOS: True,
+                CONF_DIRECTORY_URL: pebble.directory_url,
+                CONF_CA_BUNDLE: pebble.ca_bundle,
+            },
+            options={CONF_CAMERAS: {}, CONF_GRACE_SECONDS: 1},
+        )
+        entry.add_to_hass(hass)
+        try:
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            manager = entry.runtime_data.certificates
+            assert not entry.runtime_data.restreamer.listening
+            await _wait_for(lambda: manager.failures >= 1)
+            assert manager.status != STATUS_VALID
+        finally:
+            blocker.close()
+        async_fire_time_changed(
+            hass, dt_util.utcnow() + dt.timedelta(seconds=LISTEN_RETRY_SECONDS + 1)
+        )
+        # the backoff timer (5 min) has not fired: the open port started the order
+        await _wait_for(lambda: manager.status == STATUS_VALID)
+        assert entry.runtime_data.restreamer.listening
+        assert await hass.config_entries.async_unload(entry.entry_id)
