@@ -128,16 +128,17 @@ def key_matches(chain: bytes, key: bytes) -> bool:
     )
 
 
-def self_signed(host: str, key: CertificateIssuerPrivateKeyTypes, days: int = 30) -> bytes:
-    """A placeholder certificate for ``host`` (served until the first ACME order completes)."""
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, host),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Alexa Camera Bridge (temporary)"),
-        ]
-    )
+def self_signed_builder(
+    host: str, key: CertificateIssuerPrivateKeyTypes, *, days: int, organization: str | None = None
+) -> x509.CertificateBuilder:
+    """A self-signed certificate for ``host`` (SAN = host), valid from 5 minutes ago for
+    ``days`` days, ready for more extensions and signing with ``key``."""
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, host)]
+    if organization is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    name = x509.Name(attributes)
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -146,9 +147,15 @@ def self_signed(host: str, key: CertificateIssuerPrivateKeyTypes, days: int = 30
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def self_signed(host: str, key: CertificateIssuerPrivateKeyTypes, days: int = 30) -> bytes:
+    """A placeholder certificate for ``host`` (served until the first ACME order completes)."""
+    builder = self_signed_builder(
+        host, key, days=days, organization="Alexa Camera Bridge (temporary)"
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def csr_pem(key: CertificateIssuerPrivateKeyTypes, names: list[str]) -> bytes:

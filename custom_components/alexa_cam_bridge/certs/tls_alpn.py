@@ -10,7 +10,6 @@ Normal ClientHellos never reach this module, so streaming goes on during validat
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import ssl
 import threading
@@ -18,11 +17,10 @@ import threading
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ..front_door import ClientHelloInfo
 from .acme_client import CHALLENGE_TLS_ALPN_01
-from .material import context_from_pem, private_key_pem
+from .material import context_from_pem, private_key_pem, self_signed_builder
 
 ACME_TLS_ALPN_PROTOCOL = "acme-tls/1"
 ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
@@ -37,17 +35,8 @@ def acme_identifier_value(key_authorization: str) -> bytes:
 def challenge_certificate(domain: str, key_authorization: str) -> tuple[bytes, bytes]:
     """A self-signed certificate for ``domain`` answering the challenge: (cert PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        self_signed_builder(domain, key, days=7)
         .add_extension(
             x509.UnrecognizedExtension(
                 ACME_IDENTIFIER_OID, acme_identifier_value(key_authorization)
