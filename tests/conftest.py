@@ -3,7 +3,6 @@ camera entities that stream from real RTSP cameras, a test PKI and a configured 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from custom_components.alexa_cam_bridge.const import (
     DOMAIN,
 )
 from script.dev.acb_demo_camera.camera import DemoRtspCamera
+from tests.peers.process import free_port
 from tests.peers.tls import TestPki
 
 pytest_plugins = ["tests.peers.fixtures"]
@@ -51,14 +51,6 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(autouse=True)
 def auto_socket_enabled(socket_enabled: None) -> None:
     """Real network peers on loopback: pytest-socket still limits connects to 127.0.0.1."""
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RtspCamera(DemoRtspCamera):

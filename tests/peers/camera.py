@@ -30,9 +30,10 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Literal, NoReturn, Self
+from typing import IO, Literal, NoReturn
 from urllib.parse import quote
+
+from tests.peers.process import ManagedPeer
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 """Interpreter that has the GStreamer GI bindings (Debian's python3-gi)."""
@@ -65,7 +66,7 @@ class FakeCameraError(RuntimeError):
     """The fake camera did not start (the message carries its stderr)."""
 
 
-class FakeCamera:
+class FakeCamera(ManagedPeer):
     """One fake camera process serving ``rtsp://127.0.0.1:<port><path>``.
 
     ``port=0`` lets the camera pick a free port on the first start; :meth:`restart`
@@ -291,22 +292,6 @@ class FakeCamera:
     async def arestart(self, timeout: float = 20) -> None:  # noqa: ASYNC109 - the thread's bound
         """:meth:`restart` in a worker thread."""
         await asyncio.to_thread(self.restart, timeout)
-
-    # -- context manager --------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        """Start the camera."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the camera."""
-        self.stop()
 
     def __repr__(self) -> str:
         """Short description for test output."""

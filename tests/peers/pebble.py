@@ -32,13 +32,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pytest
 import trustme
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from tests.peers.process import ManagedPeer, free_port, terminate
 
 PEBBLE = "/usr/bin/pebble"
 CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
@@ -46,13 +46,6 @@ CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
 
 class PebbleError(RuntimeError):
     """Pebble or challtestsrv did not start (the message carries their output)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> bool:
@@ -67,7 +60,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> 
     return False
 
 
-class Pebble:
+class Pebble(ManagedPeer):
     """A running Pebble ACME server with challtestsrv as its DNS."""
 
     def __init__(self, *, tls_port: int = 0, alternate_roots: int = 2) -> None:
@@ -106,12 +99,12 @@ class Pebble:
     def start(self) -> None:
         """Start challtestsrv, then Pebble; return once both accept connections."""
         self._dir = Path(tempfile.mkdtemp(prefix="pebble-"))
-        self.tls_port = self.tls_port or _free_port()
-        self.http_port = _free_port()
-        self.acme_port = _free_port()
-        self.management_port = _free_port()
-        self.dns_port = _free_port()
-        self.challtest_port = _free_port()
+        self.tls_port = self.tls_port or free_port()
+        self.http_port = free_port()
+        self.acme_port = free_port()
+        self.management_port = free_port()
+        self.dns_port = free_port()
+        self.challtest_port = free_port()
         leaf = self._ca.issue_cert("127.0.0.1", "localhost")
         leaf.cert_chain_pems[0].write_to_path(str(self._dir / "listener.pem"))
         leaf.private_key_pem.write_to_path(str(self._dir / "listener.key"))
@@ -210,42 +203,18 @@ class Pebble:
     def kill(self) -> None:
         """Stop Pebble only (the ACME server goes down; challtestsrv stays)."""
         if self._pebble is not None:
-            self._pebble.terminate()
-            try:
-                self._pebble.wait(5)
-            except subprocess.TimeoutExpired:
-                self._pebble.kill()
-                self._pebble.wait()
+            terminate(self._pebble)
             self._pebble = None
 
     def stop(self) -> None:
         """Stop both processes and remove the temporary directory (idempotent)."""
         self.kill()
         if self._challtest is not None:
-            self._challtest.terminate()
-            try:
-                self._challtest.wait(5)
-            except subprocess.TimeoutExpired:
-                self._challtest.kill()
-                self._challtest.wait()
+            terminate(self._challtest)
             self._challtest = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def __enter__(self) -> Self:
-        """Start."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop."""
-        self.stop()
 
     # -- management ----------------------------------------------------------------------
 

@@ -8,15 +8,14 @@ with the given certificate chain and key and forwards the plain bytes to the bac
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+from tests.peers.process import ManagedPeer, free_port, terminate
 
 STUNNEL = "/usr/bin/stunnel4"
 
@@ -25,15 +24,7 @@ class StunnelError(RuntimeError):
     """stunnel did not start (the message carries its log)."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Stunnel:
+class Stunnel(ManagedPeer):
     """One stunnel4 server process: TLS on ``127.0.0.1:port`` -> ``backend``."""
 
     def __init__(
@@ -115,34 +106,7 @@ class Stunnel:
         """Stop stunnel and remove its temporary directory."""
         process, self._process = self._process, None
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    async def astart(self) -> None:
-        """:meth:`start` in a worker thread."""
-        await asyncio.to_thread(self.start)
-
-    async def astop(self) -> None:
-        """:meth:`stop` in a worker thread."""
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> Self:
-        """Start stunnel."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop stunnel."""
-        self.stop()
