@@ -29,7 +29,8 @@ from custom_components.alexa_cam_bridge.const import (
     CONF_STAGING,
     DOMAIN,
 )
-from tests.conftest import STREAM_HOST, free_port
+from tests.conftest import STREAM_HOST
+from tests.peers.process import free_port
 from tests.peers.tls import TestPki
 
 

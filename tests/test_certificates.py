@@ -27,7 +27,8 @@ from custom_components.alexa_cam_bridge.const import (
     ISSUE_CERTIFICATE_RENEWAL_FAILED,
 )
 from custom_components.alexa_cam_bridge.diagnostics import async_get_config_entry_diagnostics
-from tests.conftest import STREAM_HOST, free_port
+from tests.conftest import STREAM_HOST
+from tests.peers.process import free_port
 
 
 async def test_temporary_certificate_until_the_first_order(

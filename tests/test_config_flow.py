@@ -28,7 +28,8 @@ from custom_components.alexa_cam_bridge.const import (
     DOMAIN,
 )
 from tests.certs import self_signed
-from tests.conftest import STREAM_HOST, RtspCamera, free_port, setup_cameras
+from tests.conftest import STREAM_HOST, RtspCamera, setup_cameras
+from tests.peers.process import free_port
 
 
 async def _start(hass: HomeAssistant) -> dict[str, Any]:

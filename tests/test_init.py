@@ -28,7 +28,8 @@ from custom_components.alexa_cam_bridge.const import (
 )
 from custom_components.alexa_cam_bridge.diagnostics import async_get_config_entry_diagnostics
 from tests.certs import self_signed
-from tests.conftest import STREAM_HOST, RtspCamera, free_port, setup_cameras
+from tests.conftest import STREAM_HOST, RtspCamera, setup_cameras
+from tests.peers.process import free_port
 
 
 def _port_open(port: int) -> bool:

@@ -54,11 +54,12 @@ from custom_components.alexa_cam_bridge.const import (
 )
 from custom_components.alexa_cam_bridge.diagnostics import async_get_config_entry_diagnostics
 from tests.certs import self_signed
-from tests.conftest import STREAM_HOST, RtspCamera, free_port, setup_cameras
+from tests.conftest import STREAM_HOST, RtspCamera, setup_cameras
 from tests.peers.duckdns import FakeDuckDns
 from tests.peers.echo_client import EchoClient
 from tests.peers.fixtures import CameraFactory
 from tests.peers.pebble import Pebble, pebble_fixture, pebble_server_fixture  # noqa: F401
+from tests.peers.process import free_port
 
 
 async def _wait_for(condition: Callable[[], bool], limit: float = 30.0) -> None:
@@ -89,6 +90,28 @@ def _loopback(uri: str) -> str:
     return urlunsplit(
         parts._replace(netloc=parts.netloc.replace(f"@{STREAM_HOST}:", "@127.0.0.1:"))
     )
+
+
+def _acme_entry(hass: HomeAssistant, pebble: Pebble) -> MockConfigEntry:
+    """A TLS-ALPN-01 entry (no cameras) on Pebble's tlsPort, added but not set up."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=DOMAIN,
+        title=STREAM_HOST,
+        data={
+            CONF_HOST: STREAM_HOST,
+            CONF_PORT: pebble.tls_port,
+            CONF_SCHEME: "rtsp",
+            CONF_CERT_MODE: "acme_tls_alpn",
+            CONF_EMAIL: "admin@example.com",
+            CONF_AGREE_TOS: True,
+            CONF_DIRECTORY_URL: pebble.directory_url,
+            CONF_CA_BUNDLE: pebble.ca_bundle,
+        },
+        options={CONF_CAMERAS: {}, CONF_GRACE_SECONDS: 1},
+    )
+    entry.add_to_hass(hass)
+    return entry
 
 
 async def test_fresh_setup_issues_through_own_port_and_renews_without_dropping_a_viewer(
@@ -265,23 +288,7 @@ async def test_acme_server_down_keeps_old_certificate_and_raises_repair(
     old_key = await hass.async_add_executor_job(Path(key_path).read_text)
     with Pebble() as pebble:
         port = pebble.tls_port
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id=DOMAIN,
-            title=STREAM_HOST,
-            data={
-                CONF_HOST: STREAM_HOST,
-                CONF_PORT: port,
-                CONF_SCHEME: "rtsp",
-                CONF_CERT_MODE: "acme_tls_alpn",
-                CONF_EMAIL: "admin@example.com",
-                CONF_AGREE_TOS: True,
-                CONF_DIRECTORY_URL: pebble.directory_url,
-                CONF_CA_BUNDLE: pebble.ca_bundle,
-            },
-            options={CONF_CAMERAS: {}, CONF_GRACE_SECONDS: 1},
-        )
-        entry.add_to_hass(hass)
+        entry = _acme_entry(hass, pebble)
         key = f"{DOMAIN}.{entry.entry_id}.certificates"
         hass_storage[key] = {
             "version": 1,
@@ -346,23 +353,7 @@ async def test_port_freed_after_failed_bind_orders_at_once(
         blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         blocker.bind(("0.0.0.0", port))
         blocker.listen()
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id=DOMAIN,
-            title=STREAM_HOST,
-            data={
-                CONF_HOST: STREAM_HOST,
-                CONF_PORT: port,
-                CONF_SCHEME: "rtsp",
-                CONF_CERT_MODE: "acme_tls_alpn",
-                CONF_EMAIL: "admin@example.com",
-                CONF_AGREE_TOS: True,
-                CONF_DIRECTORY_URL: pebble.directory_url,
-                CONF_CA_BUNDLE: pebble.ca_bundle,
-            },
-            options={CONF_CAMERAS: {}, CONF_GRACE_SECONDS: 1},
-        )
-        entry.add_to_hass(hass)
+        entry = _acme_entry(hass, pebble)
         try:
             assert await hass.config_entries.async_setup(entry.entry_id)
             manager = entry.runtime_data.certificates

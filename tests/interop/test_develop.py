@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.alexa_schema import validate_message
-from tests.conftest import free_port
+from tests.peers.process import free_port
 
 ROOT = Path(__file__).parents[2]
 

@@ -18,12 +18,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.alexa_cam_bridge.const import API_PATH
 from tests.alexa_schema import validate_message
-from tests.conftest import STREAM_HOST, RtspCamera, free_port, setup_cameras
+from tests.conftest import STREAM_HOST, RtspCamera, setup_cameras
 from tests.directives import discover, initialize_streams, report_state
 from tests.peers.echo_client import run_echo_client
 from tests.peers.ffmpeg import ffprobe_streams
 from tests.peers.fixtures import CameraFactory
 from tests.peers.gst import gst_play
+from tests.peers.process import free_port
 from tests.peers.tls import TestPki
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
