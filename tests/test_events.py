@@ -117,6 +117,23 @@ async def start(
     return entry
 
 
+async def start_doorbell(
+    hass: HomeAssistant, entry_factory: EntryFactory, fake_amazon: FakeAmazon
+) -> MockConfigEntry:
+    """The bridge with events on and camera.front_door linked to binary_sensor.doorbell
+    (off)."""
+    hass.states.async_set("binary_sensor.doorbell", "off")
+    await setup_cameras(hass, [RtspCamera("Front door", None)])
+    return await start(
+        hass,
+        entry_factory,
+        {"camera.front_door": "front door"},
+        **events_options(
+            fake_amazon, **{CONF_DOORBELLS: {"camera.front_door": "binary_sensor.doorbell"}}
+        ),
+    )
+
+
 async def stop(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Unload (and so check that nothing lingers)."""
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -444,16 +461,7 @@ async def test_accept_grant_exchanges_tokens(
 ) -> None:
     """AcceptGrant exchanges the code and stores the tokens; a failed exchange is
     ACCEPT_GRANT_FAILED; a new grant clears the repairs and sends again."""
-    hass.states.async_set("binary_sensor.doorbell", "off")
-    await setup_cameras(hass, [RtspCamera("Front door", None)])
-    entry = await start(
-        hass,
-        entry_factory,
-        {"camera.front_door": "front door"},
-        **events_options(
-            fake_amazon, **{CONF_DOORBELLS: {"camera.front_door": "binary_sensor.doorbell"}}
-        ),
-    )
+    entry = await start_doorbell(hass, entry_factory, fake_amazon)
     client = await hass_client()
     failed = await _post(client, accept_grant("a-stale-code"))
     assert failed["event"]["header"]["namespace"] == "Alexa.Authorization"
@@ -508,16 +516,7 @@ async def test_invalid_grant_raises_relink_repair(
     """A refresh rejected with invalid_grant stops events and asks to re-link the skill."""
     seed_storage(hass_storage, fake_amazon, expires_in=-10)
     fake_amazon.refresh_script.append((400, "invalid_grant"))
-    hass.states.async_set("binary_sensor.doorbell", "off")
-    await setup_cameras(hass, [RtspCamera("Front door", None)])
-    entry = await start(
-        hass,
-        entry_factory,
-        {"camera.front_door": "front door"},
-        **events_options(
-            fake_amazon, **{CONF_DOORBELLS: {"camera.front_door": "binary_sensor.doorbell"}}
-        ),
-    )
+    entry = await start_doorbell(hass, entry_factory, fake_amazon)
     hass.states.async_set("binary_sensor.doorbell", "on")
     await drain(hass, entry)
     gateway = entry.runtime_data.events.gateway
@@ -539,16 +538,7 @@ async def test_skill_disabled_raises_repair(
     """403 SKILL_DISABLED_EXCEPTION stops events and raises a repair."""
     seed_storage(hass_storage, fake_amazon)
     fake_amazon.gateway_script.append((403, "SKILL_DISABLED_EXCEPTION"))
-    hass.states.async_set("binary_sensor.doorbell", "off")
-    await setup_cameras(hass, [RtspCamera("Front door", None)])
-    entry = await start(
-        hass,
-        entry_factory,
-        {"camera.front_door": "front door"},
-        **events_options(
-            fake_amazon, **{CONF_DOORBELLS: {"camera.front_door": "binary_sensor.doorbell"}}
-        ),
-    )
+    entry = await start_doorbell(hass, entry_factory, fake_amazon)
     hass.states.async_set("binary_sensor.doorbell", "on")
     await drain(hass, entry)
     gateway = entry.runtime_data.events.gateway
