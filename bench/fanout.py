@@ -1,7 +1,8 @@
 """Fan-out cost: N Echo-like viewers of one camera, the restreamer against stunnel.
 
 Camera: the free-running fake camera (tests/peers/fake_camera.py), H.264 1280x720 25 fps,
-2 s GOP, ~2 Mbit/s, AAC audio, kept playing by its internal viewer like a real camera.
+2 s GOP, 2 Mbit/s (a noise pattern, so the encoder really sends that), AAC audio, kept
+playing by its internal viewer like a real camera.
 
 ours     N viewers -> the restreamer (a child process, ``bench.serve``) -> 1 upstream
          session to the camera (the relay is warm before the runs: steady state)
@@ -22,9 +23,9 @@ Runs of ours and stunnel are interleaved (ours first on even repeats, stunnel fi
 odd ones); runs of few viewers last longer so their CPU adds up to enough clock ticks.
 Then a reference run of 10 viewers and the stall run: 10 viewers of ours, one of which
 stops reading after 200 packets; the others' gaps must stay 0 and their frame rate match
-the reference (both 20 s). The relay skips a stalled viewer ahead only once its backlog
-outgrows the kernel's socket buffer (up to 4 MiB) and the relay's 4 MiB queue: at this
-camera's real rate that takes minutes, so the table says how often it happened.
+the reference (both 40 s: the relay skips a stalled viewer ahead only once its backlog
+outgrows the kernel's socket buffer, up to 4 MiB, and the relay's 4 MiB queue, which
+takes about half a minute at 2 Mbit/s).
 
 Usage: python -m bench.fanout [--quick] [--duration S] [--repeats N]
 """
@@ -44,7 +45,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procstat import child_pids, cpu_seconds, rss_mib
+from bench.procstat import child_pids, cpu_seconds, peak_rss_mib, rss_mib
 from bench.report import (
     NAN,
     Bar,
@@ -89,7 +90,7 @@ FULL = Params(
     duration=6.0,
     repeats=3,
     stall_viewers=10,
-    stall_duration=20.0,
+    stall_duration=40.0,
     min_viewer_seconds=20.0,
 )
 QUICK = Params(viewer_counts=(1, 2), duration=2.0, repeats=1, stall_viewers=3, stall_duration=2.0)
@@ -138,6 +139,18 @@ class StallSample:
     peak_rss_mib: float
 
 
+class NoiseCamera(FakeCamera):
+    """The fake camera showing videotestsrc's "snow" pattern.
+
+    Noise does not compress, so the encoder really sends its configured bit rate (the
+    default moving ball compresses to about a third of it).
+    """
+
+    def command(self) -> list[str]:
+        """The camera's command line, with the noise pattern."""
+        return [*super().command(), "--pattern=snow"]
+
+
 class Rig:
     """The camera, the restreamer child and stunnel, with their pids."""
 
@@ -172,7 +185,7 @@ async def rig() -> AsyncIterator[Rig]:
     pki = TestPki()
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as workdir:
         chain, key = pki.write_chain_and_key(Path(workdir))
-        camera = FakeCamera(width=1280, height=720, fps=25, gop=50, bitrate=2000)
+        camera = NoiseCamera(width=1280, height=720, fps=25, gop=50, bitrate=2000)
         await camera.astart()
         stunnel = Stunnel(camera.port, chain, key)
         ours: RestreamerProcess | None = None
@@ -288,6 +301,7 @@ class Measurements:
     samples: list[RunSample]
     idle_camera_cpu_per_minute: float
     rest_rss_mib: float
+    stunnel_peak_rss_mib: float
     stall: StallSample
     reference: list[RunSample]
 
@@ -310,8 +324,8 @@ async def measure(params: Params) -> Measurements:
                     )
         reference = [await one_run(setup, "ours", params.stall_viewers, params.stall_duration)]
         stall = await stall_run(setup, params.stall_viewers, params.stall_duration)
-        rest = setup.rest_rss_mib
-    return Measurements(samples, idle, rest, stall, reference)
+        rest, stunnel_peak = setup.rest_rss_mib, peak_rss_mib(setup.stunnel_pid)
+    return Measurements(samples, idle, rest, stunnel_peak, stall, reference)
 
 
 def _range(values: Sequence[float]) -> Spread:
@@ -424,11 +438,12 @@ def build_result(params: Params, measured: Measurements) -> BenchResult:
     health.notes.append(
         "max gaps = the largest count of missing RTP sequence numbers of any viewer in any "
         "run; failed = viewers with an error or no video; Mbit/s = what an ours viewer "
-        "received (the camera is set to 2 Mbit/s; its test pattern compresses below that); "
+        "received (video set to 2 Mbit/s, plus audio and RTP/RTSP framing); "
         "peak RSS sampled every 0.2 s. "
         f"At rest (relay warm, no viewer) the restreamer process held {measured.rest_rss_mib:.1f}"
         " MiB: mostly the interpreter and Home Assistant's modules (the package imports "
-        "homeassistant), which inside HA are shared; the difference is the per-camera cost."
+        "homeassistant), which inside HA are shared; the difference is the per-camera cost. "
+        f"stunnel's peak RSS over all runs: {measured.stunnel_peak_rss_mib:.1f} MiB."
     )
     healthy_gaps = [sum(r.seq_gaps.values()) for r in stall.healthy]
     healthy_rates = [r.video_access_units / stall.wall for r in stall.healthy]
