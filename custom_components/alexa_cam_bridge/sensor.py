@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntity
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -31,6 +32,7 @@ class CertificateExpirySensor(SensorEntity):
     _attr_has_entity_name = True
     _attr_translation_key = "certificate_expiry"
     _attr_device_class = SensorDeviceClass.TIMESTAMP
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_should_poll = False
 
     def __init__(self, entry: AlexaCamBridgeConfigEntry, manager: CertificateManager) -> None:
