@@ -343,7 +343,13 @@ def build_result(params: Params, timings: Timings) -> BenchResult:
             ]
         )
         panel.bars.append(
-            Bar(f"Discover, {count} cam.", spread.median * ms, spread.median * ms, p99 * ms)
+            Bar(
+                f"Discover, {count} cam.",
+                spread.median * ms,
+                spread.median * ms,
+                p99 * ms,
+                baseline=count == base_count,
+            )
         )
     for name, samples in (
         ("InitializeCameraStreams", timings.initialize),
