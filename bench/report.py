@@ -190,7 +190,7 @@ def machine_description() -> list[tuple[str, str]]:
         ("Memory", memory),
         ("Kernel", f"{platform.system()} {platform.release()}"),
         ("Python", sys.version.split()[0]),
-        ("Load average (1, 5, 15 min)", load),
+        ("Load average at the start (1, 5, 15 min)", load),
     ]
 
 

@@ -186,8 +186,9 @@ def write_report(
     lines = [f"# alexa_cam_bridge benchmarks, {date}", "", f"Command: `{command}`", ""]
     lines += ["| machine | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in machine]
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     lines += [
-        f"| Load average at the end | {', '.join(f'{v:.2f}' for v in os.getloadavg())} |",
+        f"| Load average at the end (1, 5, 15 min) | {load} |",
         f"| Duration | {elapsed:.0f} s |",
         "",
         f"![chart]({chart.name})",
