@@ -139,18 +139,6 @@ class StallSample:
     peak_rss_mib: float
 
 
-class NoiseCamera(FakeCamera):
-    """The fake camera showing videotestsrc's "snow" pattern.
-
-    Noise does not compress, so the encoder really sends its configured bit rate (the
-    default moving ball compresses to about a third of it).
-    """
-
-    def command(self) -> list[str]:
-        """The camera's command line, with the noise pattern."""
-        return [*super().command(), "--pattern=snow"]
-
-
 class Rig:
     """The camera, the restreamer child and stunnel, with their pids."""
 
@@ -185,7 +173,7 @@ async def rig() -> AsyncIterator[Rig]:
     pki = TestPki()
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as workdir:
         chain, key = pki.write_chain_and_key(Path(workdir))
-        camera = NoiseCamera(width=1280, height=720, fps=25, gop=50, bitrate=2000)
+        camera = FakeCamera(pattern="snow", width=1280, height=720, fps=25, gop=50, bitrate=2000)
         await camera.astart()
         stunnel = Stunnel(camera.port, chain, key)
         ours: RestreamerProcess | None = None

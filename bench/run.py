@@ -3,7 +3,7 @@
 The parts, in order (see bench/README.md for what each number means):
 
 first_frame  time to first frame over TLS: restreamer warm / cold against stunnel
-             (``bench.first_frame``, run as a child process and read from its output)
+             (``bench.first_frame``)
 fanout       CPU per viewer-minute, sequence gaps, memory, stalled viewer (``bench.fanout``)
 directives   Discover / InitializeCameraStreams / ReportState through a real HA
              (``bench.directives``)
@@ -18,10 +18,9 @@ Usage: python -m bench.run [--quick] [--only PART[,PART...]] [--output DIR]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import os
-import re
-import subprocess
 import sys
 import time
 import traceback
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import directives, fanout, lambda_overhead
+from bench import first_frame as first_frame_bench
 from bench.report import (
     Bar,
     BenchResult,
@@ -44,42 +44,6 @@ from bench.report import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FIRST_FRAME_RUNS = 10
-FIRST_FRAME_TIMEOUT = 1800
-
-# "  a restreamer warm        median  0.123  p10  0.100  p90  0.200  x 0.10 of c  failures 0"
-_FIRST_FRAME_ROW = re.compile(
-    r"^\s+(?P<key>[abc])\s+(?P<label>.+?)\s+median\s+(?P<median>\S+)\s+p10\s+(?P<p10>\S+)"
-    r"\s+p90\s+(?P<p90>\S+)\s+x\s*(?P<ratio>\S+)\s+of c\s+failures\s+(?P<failures>\d+)\s*$"
-)
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
-
-
-def parse_first_frame(output: str) -> dict[str, dict[str, tuple[float, float, float, int]]]:
-    """``bench.first_frame``'s table: {"echo"|"ffmpeg": {key: (median, p10, p90, failed)}}."""
-    sections: dict[str, dict[str, tuple[float, float, float, int]]] = {"echo": {}, "ffmpeg": {}}
-    section: str | None = None
-    for line in output.splitlines():
-        if line.startswith("Echo-like client"):
-            section = "echo"
-        elif line.startswith("ffmpeg"):
-            section = "ffmpeg"
-        elif section is not None and (match := _FIRST_FRAME_ROW.match(line)):
-            sections[section][match["key"]] = (
-                _number(match["median"]),
-                _number(match["p10"]),
-                _number(match["p90"]),
-                int(match["failures"]),
-            )
-    if not sections["echo"]:
-        raise RuntimeError(f"no table in bench.first_frame's output:\n{output[-2000:]}")
-    return sections
-
 
 FIRST_FRAME_LABELS = {
     "a": "restreamer, warm camera",
@@ -89,20 +53,19 @@ FIRST_FRAME_LABELS = {
 
 
 def first_frame(quick: bool) -> BenchResult:
-    """Run ``bench.first_frame`` in a child process and tabulate its results."""
-    args = ["--quick"] if quick else ["--runs", str(FIRST_FRAME_RUNS)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.first_frame", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=FIRST_FRAME_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.first_frame failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    parsed = parse_first_frame(done.stdout)
+    """Run ``bench.first_frame`` and tabulate its results."""
     runs = 3 if quick else FIRST_FRAME_RUNS
+    return first_frame_result(runs, *asyncio.run(first_frame_bench.collect(runs)))
+
+
+def first_frame_result(
+    runs: int, echo: first_frame_bench.Samples, ffmpeg: first_frame_bench.Samples
+) -> BenchResult:
+    """Table and chart panel of ``bench.first_frame``'s samples."""
+    parsed = {
+        "echo": {key: first_frame_bench.summary(values) for key, values in echo.items()},
+        "ffmpeg": {key: first_frame_bench.summary(values) for key, values in ffmpeg.items()},
+    }
     table = Table(
         f"Time to first frame over TLS (s from TCP connect), {runs} interleaved runs each",
         ["client", "server", "median", "p10", "p90", "ratio vs stunnel", "failed"],

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench import directives, fanout, run
+from bench import directives, fanout, first_frame, report, run
 from bench.report import Bar, BenchResult, Panel, Spread, Table, render_chart
 
 
@@ -58,9 +58,9 @@ async def test_directives_quick() -> None:
 
 
 @pytest.mark.timeout(600)
-def test_first_frame_quick() -> None:
-    """bench.first_frame's output is read into warm / cold / stunnel and ffmpeg rows."""
-    result = run.first_frame(quick=True)
+async def test_first_frame_quick() -> None:
+    """bench.first_frame's samples become warm / cold / stunnel and ffmpeg rows."""
+    result = run.first_frame_result(3, *await first_frame.collect(3))
     _assert_shape(result)
     (table,) = result.tables
     assert [row[1] for row in table.rows] == [
@@ -94,29 +94,16 @@ def test_run_rejects_unknown_part() -> None:
         run.main(["--only", "nonsense"])
 
 
-FIRST_FRAME_OUTPUT = """
-Time to first frame over TLS, 3 runs (seconds from TCP connect)
-Echo-like client (can_show):
-  a restreamer warm      median  0.011  p10  0.009  p90  0.030  x 0.00 of c  failures 0
-  b restreamer cold      median  0.131  p10  0.102  p90  0.994  x 0.03 of c  failures 1
-  c stunnel -> camera    median  4.663  p10  3.817  p90  7.871  x 1.00 of c  failures 0
-ffmpeg (first decoded frame, from process start):
-  a restreamer warm      median    nan  p10    nan  p90    nan  x  nan of c  failures 3
-  c stunnel -> camera    median  4.121  p10  3.267  p90  4.663  x 1.00 of c  failures 0
-"""
-
-
-def test_parse_first_frame() -> None:
-    parsed = run.parse_first_frame(FIRST_FRAME_OUTPUT)
-    assert parsed["echo"]["b"] == (0.131, 0.102, 0.994, 1)
-    assert list(parsed["echo"]) == ["a", "b", "c"]
-    assert list(parsed["ffmpeg"]) == ["a", "c"]
-    assert parsed["ffmpeg"]["a"][3] == 3
-
-
-def test_parse_first_frame_without_table() -> None:
-    with pytest.raises(RuntimeError, match="no table"):
-        run.parse_first_frame("Traceback ...")
+def test_first_frame_table_from_samples() -> None:
+    """Failed runs (None) are counted, not averaged; the ratio is against stunnel (c)."""
+    echo: dict[str, list[float | None]] = {"a": [0.01, 0.02], "b": [0.5, None], "c": [2.0, 4.0]}
+    ffmpeg: dict[str, list[float | None]] = {"a": [None, None], "c": [2.0, 2.0]}
+    (table,) = run.first_frame_result(2, echo, ffmpeg).tables
+    cold = table.rows[1]
+    assert cold[2] == report.fmt(0.5)
+    assert cold[-1] == "1"
+    assert table.rows[2][5] == report.fmt_ratio(1.0)
+    assert table.rows[3][-1] == "2"
 
 
 def test_spread_and_table() -> None:

@@ -91,6 +91,7 @@ class FakeCamera(ManagedPeer):
         path: str = "/cam",
         port: int = 0,
         keep_alive_client: bool = True,
+        pattern: str = "ball",
     ) -> None:
         """Store the settings; nothing runs until :meth:`start`.
 
@@ -98,7 +99,8 @@ class FakeCamera(ManagedPeer):
         kbit/s. ``user``/``password`` enable RTSP authentication with ``auth``
         (``realm`` defaults to gst-rtsp-server's "GStreamer RTSP Server").
         ``keep_alive_client=False`` lets the pipeline start only with the first viewer
-        (unlike a real camera).
+        (unlike a real camera). ``pattern`` is videotestsrc's: "snow" does not compress,
+        so the encoder really sends ``bitrate`` (the moving ball sends about a third).
         """
         if (user is None) != (password is None):
             raise ValueError("user and password go together")
@@ -109,6 +111,7 @@ class FakeCamera(ManagedPeer):
         self.fps = fps
         self.gop = gop
         self.bitrate = bitrate
+        self.pattern = pattern
         self.audio: AudioCodec = audio
         self.video: VideoCodec = video
         self.profile: H264Profile = profile
@@ -171,6 +174,7 @@ class FakeCamera(ManagedPeer):
             f"--audio={self.audio}",
             f"--video={self.video}",
             f"--profile={self.profile}",
+            f"--pattern={self.pattern}",
         ]
         if self.user is not None and self.password is not None:
             cmd += [f"--user={self.user}", f"--password={self.password}", f"--auth={self.auth}"]
