@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -36,14 +35,20 @@ from typing import Any
 import aiohttp
 
 from bench.report import Bar, BenchResult, Panel, Spread, Table, fmt, fmt_ratio, ratio
+from script.dev.ha import (
+    DOMAIN,
+    camera_entities,
+    configure_bridge,
+    onboard,
+    wait_for_http,
+    write_config,
+)
 from tests import directives as alexa
 from tests.peers.camera import FakeCamera
+from tests.peers.process import free_port
 from tests.peers.tls import TestPki
 
-ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = "alexa_cam_bridge"
 STREAM_HOST = "cam.localhost"
-USER, PASSWORD = "bench", "bench-password"
 HA_START_TIMEOUT = 300.0
 
 
@@ -60,35 +65,8 @@ FULL = Params(camera_counts=(1, 10, 100), discover_rounds=50, stream_calls=1000)
 QUICK = Params(camera_counts=(1, 3), discover_rounds=3, stream_calls=10)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # ---------------------------------------------------------------------------------------
 # A real Home Assistant
-
-
-def write_config(config: Path, ha_port: int, camera_url: str, cameras: int) -> None:
-    """configuration.yaml with ``cameras`` demo cameras, and the custom_components links."""
-    components = config / "custom_components"
-    components.mkdir(parents=True, exist_ok=True)
-    (components / DOMAIN).symlink_to(ROOT / "custom_components" / DOMAIN)
-    (components / "acb_demo_camera").symlink_to(ROOT / "script" / "dev" / "acb_demo_camera")
-    entries = "".join(
-        f"  - platform: acb_demo_camera\n    name: Bench {i:03d}\n    stream_source: {camera_url}\n"
-        for i in range(1, cameras + 1)
-    )
-    (config / "configuration.yaml").write_text(
-        "homeassistant:\n  name: bench\n  time_zone: UTC\n  unit_system: metric\n"
-        "  country: US\n  currency: USD\n  latitude: 0\n  longitude: 0\n  elevation: 0\n"
-        f"http:\n  server_host: 127.0.0.1\n  server_port: {ha_port}\n"
-        "frontend:\nconfig:\nlogger:\n  default: warning\n"
-        f"camera:\n{entries}"
-    )
 
 
 @dataclass
@@ -113,104 +91,6 @@ class HomeAssistant:
         return time.perf_counter() - started, answer
 
 
-async def _wait_for_http(
-    session: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process
-) -> None:
-    deadline = time.monotonic() + HA_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.returncode is not None:
-            raise RuntimeError(f"Home Assistant exited with code {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{base}/api/onboarding") as resp:
-                if resp.status in (200, 401, 404):
-                    return
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"Home Assistant did not answer in {HA_START_TIMEOUT:g} s")
-
-
-async def _onboard(session: aiohttp.ClientSession, base: str) -> str:
-    """Create the owner through the onboarding API; return a long-lived access token."""
-    client_id = f"{base}/"
-    async with session.post(
-        f"{base}/api/onboarding/users",
-        json={
-            "client_id": client_id,
-            "name": "Benchmark",
-            "username": USER,
-            "password": PASSWORD,
-            "language": "en",
-        },
-    ) as resp:
-        resp.raise_for_status()
-        code = (await resp.json())["auth_code"]
-    async with session.post(
-        f"{base}/auth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
-    ) as resp:
-        resp.raise_for_status()
-        access = (await resp.json())["access_token"]
-    async with session.ws_connect(f"{base}/api/websocket") as ws:
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": access})
-        await ws.receive_json()
-        await ws.send_json(
-            {
-                "id": 1,
-                "type": "auth/long_lived_access_token",
-                "client_name": "bench",
-                "lifespan": 1,
-            }
-        )
-        return str((await ws.receive_json())["result"])
-
-
-async def _camera_entities(ha: HomeAssistant, count: int) -> list[str]:
-    """The demo cameras' entity ids, once all ``count`` exist."""
-    deadline = time.monotonic() + HA_START_TIMEOUT
-    while time.monotonic() < deadline:
-        async with ha.session.get(
-            f"{ha.base}/api/states", headers={"Authorization": f"Bearer {ha.token}"}
-        ) as resp:
-            states = await resp.json()
-        found = sorted(s["entity_id"] for s in states if s["entity_id"].startswith("camera."))
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"Home Assistant has not set up {count} cameras")
-
-
-async def _configure_bridge(ha: HomeAssistant, cert: Path, key: Path, cameras: list[str]) -> None:
-    """Run the integration's config flow; every form is filled from its defaults plus
-    the answers below (the names step keeps the suggested names)."""
-    answers: dict[str, dict[str, Any]] = {
-        "user": {
-            "host": STREAM_HOST,
-            "port": free_port(),
-            "scheme": "rtsp",
-            "cert_mode": "files",
-        },
-        "certificate_files": {"cert_file": str(cert), "key_file": str(key)},
-        "cameras": {"cameras": cameras},
-    }
-    auth = {"Authorization": f"Bearer {ha.token}"}
-    flows = f"{ha.base}/api/config/config_entries/flow"
-    async with ha.session.post(flows, json={"handler": DOMAIN}, headers=auth) as resp:
-        result: dict[str, Any] = await resp.json()
-    while result.get("type") == "form":
-        data = {
-            field["name"]: field["default"]
-            for field in result.get("data_schema", [])
-            if "default" in field
-        }
-        data.update(answers.get(result["step_id"], {}))
-        async with ha.session.post(f"{flows}/{result['flow_id']}", json=data, headers=auth) as resp:
-            result = await resp.json()
-        if result.get("errors"):
-            raise RuntimeError(f"config flow step {result.get('step_id')}: {result['errors']}")
-    if result.get("type") != "create_entry":
-        raise RuntimeError(f"config flow ended with {result}")
-
-
 @contextlib.asynccontextmanager
 async def home_assistant(
     workdir: Path, cameras: int, camera_url: str, cert: Path, key: Path
@@ -218,7 +98,7 @@ async def home_assistant(
     """Start a real HA with ``cameras`` demo cameras and the bridge configured."""
     config = workdir / f"ha-{cameras}"
     port = free_port()
-    write_config(config, port, camera_url, cameras)
+    write_config(config, port, [(f"Bench {i:03d}", camera_url) for i in range(1, cameras + 1)])
     hass = Path(sys.executable).with_name("hass")
     with (config / "ha.log").open("w") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -227,12 +107,18 @@ async def home_assistant(
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_for_http(session, base, proc)
-            token = await _onboard(session, base)
-            ha = HomeAssistant(cameras, base, token, session, [])
-            entities = await _camera_entities(ha, cameras)
-            await _configure_bridge(ha, cert, key, entities)
-            yield ha
+            await wait_for_http(
+                session, base, lambda: proc.returncode is not None, HA_START_TIMEOUT
+            )
+            token = await onboard(session, base, client_name="bench", lifespan_days=1)
+            entities = await camera_entities(session, base, token, cameras, HA_START_TIMEOUT)
+            answers: dict[str, dict[str, Any]] = {
+                "user": {"host": STREAM_HOST, "port": free_port(), "cert_mode": "files"},
+                "certificate_files": {"cert_file": str(cert), "key_file": str(key)},
+                "cameras": {"cameras": entities},
+            }
+            await configure_bridge(session, base, token, answers)
+            yield HomeAssistant(cameras, base, token, session, [])
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -31,11 +31,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from script.dev.ha import (
+    DOMAIN,
+    PASSWORD,
+    USER,
+    camera_entities,
+    configure_bridge,
+    onboard,
+    wait_for_http,
+    write_config,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEV = Path(os.environ.get("ACB_DEV_DIR", ROOT / ".develop"))
 CONFIG = DEV / "config"
-USER, PASSWORD = "dev", "dev-password"
-DOMAIN = "alexa_cam_bridge"
 
 
 def log(message: str) -> None:
@@ -133,132 +142,7 @@ def start_camera(port: int) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split(" ", 1)[1]
 
 
-def write_config(ha_port: int, camera_url: str) -> None:
-    """configuration.yaml and the custom_components links."""
-    components = CONFIG / "custom_components"
-    components.mkdir(parents=True, exist_ok=True)
-    for name, target in (
-        (DOMAIN, ROOT / "custom_components" / DOMAIN),
-        ("acb_demo_camera", ROOT / "script" / "dev" / "acb_demo_camera"),
-    ):
-        link = components / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target)
-    (CONFIG / "configuration.yaml").write_text(
-        f"""# written by script/develop
-homeassistant:
-  name: Alexa Camera Bridge (development)
-  time_zone: UTC
-  unit_system: metric
-  country: US
-  currency: USD
-  latitude: 0
-  longitude: 0
-  elevation: 0
-http:
-  server_host: 127.0.0.1
-  server_port: {ha_port}
-frontend:
-config:
-logger:
-  default: warning
-  logs:
-    custom_components.{DOMAIN}: debug
-camera:
-  - platform: acb_demo_camera
-    name: Front door
-    stream_source: {camera_url}
-"""
-    )
-
-
 # -------------------------------------------------------------------------- HA set-up
-
-
-async def wait_for_ha(
-    session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[str]
-) -> None:
-    """Until HA's HTTP server answers."""
-    for _ in range(240):
-        if proc.poll() is not None:
-            raise SystemExit(f"Home Assistant exited ({proc.returncode}); see {DEV}/ha.log")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{base}/api/onboarding") as resp:
-                if resp.status in (200, 401, 404):
-                    return
-        await asyncio.sleep(0.5)
-    raise SystemExit("Home Assistant did not start in 2 minutes")
-
-
-async def onboard(session: aiohttp.ClientSession, base: str) -> str:
-    """Create the owner through HA's onboarding API; return a long-lived access token."""
-    token_file = DEV / "token"
-    if token_file.exists():
-        return token_file.read_text().strip()
-    client_id = f"{base}/"
-    async with session.post(
-        f"{base}/api/onboarding/users",
-        json={"client_id": client_id, "name": "Developer", "username": USER,
-              "password": PASSWORD, "language": "en"},
-    ) as resp:  # fmt: skip
-        if resp.status != 200:
-            raise SystemExit(f"onboarding failed ({resp.status}): remove {DEV} and retry")
-        code = (await resp.json())["auth_code"]
-    async with session.post(
-        f"{base}/auth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
-    ) as resp:
-        access = (await resp.json())["access_token"]
-    auth = {"Authorization": f"Bearer {access}"}
-    steps: list[tuple[str, dict[str, str]]] = [
-        ("core_config", {}),
-        ("analytics", {}),
-        ("integration", {"client_id": client_id, "redirect_uri": client_id}),
-    ]
-    for step, body in steps:
-        async with session.post(f"{base}/api/onboarding/{step}", json=body, headers=auth):
-            pass
-    async with session.ws_connect(f"{base}/api/websocket") as ws:
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": access})
-        await ws.receive_json()
-        await ws.send_json({"id": 1, "type": "auth/long_lived_access_token",
-                            "client_name": "script/develop", "lifespan": 3650})  # fmt: skip
-        token = str((await ws.receive_json())["result"])
-    token_file.write_text(token)
-    token_file.chmod(0o600)
-    return token
-
-
-async def configure_bridge(
-    session: aiohttp.ClientSession, base: str, token: str, stream: dict[str, Any]
-) -> None:
-    """Run the integration's real config flow through HA's REST API."""
-    auth = {"Authorization": f"Bearer {token}"}
-    async with session.post(
-        f"{base}/api/config/config_entries/flow", json={"handler": DOMAIN}, headers=auth
-    ) as resp:
-        result = await resp.json()
-    steps: list[dict[str, Any]] = [
-        {"host": stream["host"], "port": stream["port"], "scheme": "rtsp", "cert_mode": "files"},
-        {"cert_file": stream["cert_file"], "key_file": stream["key_file"]},
-        {"cameras": ["camera.front_door"]},
-        {"camera.front_door": "front door"},
-    ]
-    for data in steps:
-        if result.get("type") != "form":
-            break
-        async with session.post(
-            f"{base}/api/config/config_entries/flow/{result['flow_id']}", json=data, headers=auth
-        ) as resp:
-            result = await resp.json()
-        if result.get("errors"):
-            raise SystemExit(f"config flow step {result.get('step_id')}: {result['errors']}")
-    if result.get("type") == "abort" and result.get("reason") == "already_configured":
-        log("the bridge was configured on an earlier run")
-    elif result.get("type") != "create_entry":
-        raise SystemExit(f"config flow ended unexpectedly: {result}")
 
 
 def discover_directive() -> dict[str, Any]:
@@ -333,7 +217,7 @@ async def main() -> int:
     ca, chain, key = make_dev_pki(args.host)
     log("starting the demo camera (gst-rtsp-server)")
     camera, camera_url = start_camera(args.camera_port)
-    write_config(args.ha_port, camera_url)
+    write_config(CONFIG, args.ha_port, [("Front door", camera_url)], debug=True)
     log(f"starting Home Assistant ({CONFIG}, log {DEV}/ha.log)")
     with (DEV / "ha.log").open("w") as ha_log:
         hass = subprocess.Popen(
@@ -343,20 +227,29 @@ async def main() -> int:
     base = f"http://127.0.0.1:{args.ha_port}"
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_for_ha(session, base, hass)
-            token = await onboard(session, base)
-            stream = {
-                "host": args.host,
-                "port": args.stream_port,
-                "cert_file": str(chain),
-                "key_file": str(key),
+            await wait_for_http(session, base, lambda: hass.poll() is not None, 120)
+            token_file = DEV / "token"
+            if token_file.exists():
+                token = token_file.read_text().strip()
+            else:
+                token = await onboard(
+                    session, base, client_name="script/develop", lifespan_days=3650
+                )
+                token_file.write_text(token)
+                token_file.chmod(0o600)
+            cameras = await camera_entities(session, base, token, 1, 60)
+            answers: dict[str, dict[str, Any]] = {
+                "user": {"host": args.host, "port": args.stream_port, "cert_mode": "files"},
+                "certificate_files": {"cert_file": str(chain), "key_file": str(key)},
+                "cameras": {"cameras": cameras},
+                "names": {cameras[0]: "front door"},
             }
-            await configure_bridge(session, base, token, stream)
+            if not await configure_bridge(session, base, token, answers):
+                log("the bridge was configured on an earlier run")
             answer = await send(session, base, token, discover_directive())
             endpoints = answer.get("event", {}).get("payload", {}).get("endpoints", [])
             log(f"Discover answered with {len(endpoints)} camera(s)")
             if args.check:
-                sys.path.insert(0, str(ROOT))
                 from tests.alexa_schema import validate_message
 
                 validate_message(answer)
