@@ -7,7 +7,9 @@ Everything runs on this machine with no internet and no Alexa account:
   onboarded with the user ``dev`` / ``dev-password``, the bridge configured through its
   real config flow.
 Then it prints what to open and the commands that send Alexa directives to HA.
-``--check`` sends Discover, validates the answer against Amazon's schema and stops.
+``--check`` sends Discover and InitializeCameraStreams, validates both against Amazon's
+schema, plays the returned URI with the Echo-like client (TLS verified against the
+development CA) and stops.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -168,19 +171,47 @@ async def send(
         return result
 
 
+def initialize_directive(endpoint_id: str) -> dict[str, Any]:
+    """The directive Alexa sends for "Alexa, show the front door"."""
+    return {"directive": {
+        "header": {"namespace": "Alexa.CameraStreamController", "name": "InitializeCameraStreams",
+                   "payloadVersion": "3", "messageId": "develop-2", "correlationToken": "c2"},
+        "endpoint": {"endpointId": endpoint_id,
+                     "scope": {"type": "BearerToken", "token": "linked-account-token"}},
+        "payload": {"cameraStreams": [{"protocol": "RTSP",
+                                       "resolution": {"width": 1280, "height": 720},
+                                       "authorizationType": "BASIC", "videoCodec": "H264",
+                                       "audioCodec": "AAC"}]}}}  # fmt: skip
+
+
+async def check(
+    session: aiohttp.ClientSession, base: str, token: str, discover: dict[str, Any], ca: Path,
+    host: str,
+) -> int:  # fmt: skip
+    """--check: both answers schema-valid, and the returned URI plays like an Echo."""
+    from tests.alexa_schema import validate_message
+    from tests.peers.echo_client import run_echo_client
+
+    validate_message(discover)
+    endpoint_id = discover["event"]["payload"]["endpoints"][0]["endpointId"]
+    stream = await send(session, base, token, initialize_directive(endpoint_id))
+    validate_message(stream)
+    uri = stream["event"]["payload"]["cameraStreams"][0]["uri"]
+    played = await run_echo_client(
+        uri.replace(f"@{host}:", "@127.0.0.1:", 1),
+        ssl_context=ssl.create_default_context(cafile=str(ca)),
+        server_hostname=host,
+    )
+    print(json.dumps({"discover": discover, "initialize": stream,
+                      "can_show": played.can_show, "errors": played.errors}, indent=2))  # fmt: skip
+    return 0 if played.can_show is not None else 1
+
+
 def summary(base: str, token: str, host: str, port: int, ca: Path) -> str:
     """What to open and what to run next."""
     api = f"{base}/api/{DOMAIN}/smart_home"
     curl = f"curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json'"
-    init = json.dumps({"directive": {
-        "header": {"namespace": "Alexa.CameraStreamController", "name": "InitializeCameraStreams",
-                   "payloadVersion": "3", "messageId": "m2", "correlationToken": "c2"},
-        "endpoint": {"endpointId": "camera.front_door",
-                     "scope": {"type": "BearerToken", "token": "t"}},
-        "payload": {"cameraStreams": [{"protocol": "RTSP",
-                                       "resolution": {"width": 1280, "height": 720},
-                                       "authorizationType": "BASIC", "videoCodec": "H264",
-                                       "audioCodec": "AAC"}]}}})  # fmt: skip
+    init = json.dumps(initialize_directive("camera#front_door"))
     return f"""
 Home Assistant is running: {base}   (log in as {USER} / {PASSWORD};
   Settings > Devices & services > Alexa Camera Bridge)
@@ -250,11 +281,7 @@ async def main() -> int:
             endpoints = answer.get("event", {}).get("payload", {}).get("endpoints", [])
             log(f"Discover answered with {len(endpoints)} camera(s)")
             if args.check:
-                from tests.alexa_schema import validate_message
-
-                validate_message(answer)
-                print(json.dumps(answer, indent=2))
-                return 0 if endpoints else 1
+                return await check(session, base, token, answer, ca, args.host)
             print(summary(base, token, args.host, args.stream_port, ca))
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

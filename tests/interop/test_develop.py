@@ -15,8 +15,9 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_develop_check(tmp_path: Path) -> None:
-    """`script/develop --check` onboards HA, runs the real config flow and gets a
-    schema-valid Discover answer listing the demo camera with its probed stream."""
+    """`script/develop --check` onboards HA, runs the real config flow, gets schema-valid
+    Discover (the demo camera with its probed stream) and InitializeCameraStreams answers,
+    and the returned URI plays in the Echo-like client with the certificate verified."""
     env = {**os.environ, "ACB_DEV_DIR": str(tmp_path / "develop")}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     args = [
@@ -26,8 +27,12 @@ def test_develop_check(tmp_path: Path) -> None:
     ]  # fmt: skip
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    answer = json.loads(done.stdout)
+    result = json.loads(done.stdout)
+    answer = result["discover"]
     validate_message(answer)
+    validate_message(result["initialize"])
+    assert result["initialize"]["event"]["header"]["name"] == "Response"
+    assert result["can_show"] is not None, result["errors"]
     (endpoint,) = answer["event"]["payload"]["endpoints"]
     assert endpoint["endpointId"] == "camera#front_door"
     stream = next(
