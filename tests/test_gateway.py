@@ -531,28 +531,6 @@ async def test_keep_token_fresh(fake_amazon: FakeAmazon, session: aiohttp.Client
     await gateway.close()
 
 
-def test_gateway_core_is_ha_free() -> None:
-    """gateway.py imports nothing from Home Assistant (it is tested without it)."""
-    import ast
-    from pathlib import Path
-
-    import custom_components.alexa_cam_bridge.gateway as module
-
-    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
-    imported = {
-        name
-        for node in ast.walk(tree)
-        for name in (
-            [alias.name for alias in node.names]
-            if isinstance(node, ast.Import)
-            else [node.module or ""]
-            if isinstance(node, ast.ImportFrom)
-            else []
-        )
-    }
-    assert not any(name.startswith("homeassistant") for name in imported)
-
-
 async def test_grant_exchange_times_out(
     fake_amazon: FakeAmazon, session: aiohttp.ClientSession
 ) -> None:
