@@ -21,7 +21,12 @@ from homeassistant.helpers.typing import ConfigType
 from .bridge import HaBackend, camera_configs
 from .broker import StreamBroker
 from .certfiles import CertificateError, CertificateInfo
-from .certificates import CertificateManager, async_remove_storage, async_setup_services
+from .certificates import (
+    CertificateManager,
+    async_raise_certificate_invalid,
+    async_remove_storage,
+    async_setup_services,
+)
 from .const import (
     CONF_GRACE_SECONDS,
     CONF_HOST,
@@ -82,15 +87,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntr
     except CertificateError as err:
         if err.reason in ("cert_unreadable", "key_unreadable"):
             raise ConfigEntryNotReady(err.detail) from err
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            ISSUE_CERTIFICATE_INVALID,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_CERTIFICATE_INVALID,
-            translation_placeholders={"detail": err.detail},
-        )
+        async_raise_certificate_invalid(hass, err.detail)
         raise ConfigEntryError(err.detail) from err
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)
 

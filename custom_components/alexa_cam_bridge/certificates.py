@@ -133,6 +133,20 @@ class _Served:
     chain_pem: bytes
 
 
+@callback
+def async_raise_certificate_invalid(hass: HomeAssistant, detail: str) -> None:
+    """The repair for certificate files that are not usable, with the reason."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_CERTIFICATE_INVALID,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_CERTIFICATE_INVALID,
+        translation_placeholders={"detail": detail},
+    )
+
+
 class CertificateManager:
     """Obtains, stores, renews and swaps the stream certificate of one config entry."""
 
@@ -584,15 +598,7 @@ class CertificateManager:
                     "the previous certificate",
                     err.detail,
                 )
-                ir.async_create_issue(
-                    self.hass,
-                    DOMAIN,
-                    ISSUE_CERTIFICATE_INVALID,
-                    is_fixable=False,
-                    severity=ir.IssueSeverity.ERROR,
-                    translation_key=ISSUE_CERTIFICATE_INVALID,
-                    translation_placeholders={"detail": err.detail},
-                )
+                async_raise_certificate_invalid(self.hass, err.detail)
                 self._notify()
                 return False
             self.status = STATUS_VALID
