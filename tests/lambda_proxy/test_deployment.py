@@ -140,3 +140,13 @@ def test_package_script(tmp_path: Path) -> None:
         assert archive.read("lambda_function.py") == Path(lambda_function.__file__).read_bytes()
         assert archive.getinfo("lambda_function.py").external_attr >> 16 == 0o100644
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
+
+
+def test_template_passes_cfn_lint() -> None:
+    """cfn-lint (AWS's CloudFormation linter, with the SAM transform) finds no error:
+    resource types, property names and values, references and intrinsic functions."""
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    done = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
