@@ -193,6 +193,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEnt
         runtime.cancel_retry = None
     if runtime.events is not None:
         await runtime.events.async_stop()
+    await runtime.backend.async_close()
     await runtime.restreamer.stop()
     return True
 

@@ -174,10 +174,23 @@ class HaBackend:
         return image.content
 
     async def refresh_all(self) -> None:
-        """Probe every camera whose probe is due (in the background: set-up, periodic)."""
+        """Probe every camera whose probe is due and wait for the results (in the
+        background: set-up, periodic)."""
         await asyncio.gather(
-            *(self._stream_info(eid, CAUSE_PERIODIC_POLL) for eid in self._cameras)
+            *(
+                self._start_probe(entity_id, CAUSE_PERIODIC_POLL)
+                for entity_id, _cfg in self._cameras.values()
+                if self._probe_due(entity_id)
+            )
         )
+
+    def _probe_due(self, entity_id: str) -> bool:
+        """Never probed, or the last result is older than its cache time."""
+        probe = self._probes.get(entity_id)
+        if probe is None:
+            return True
+        ttl = PROBE_CACHE_SECONDS if probe.error is None else PROBE_FAILURE_CACHE_SECONDS
+        return time.monotonic() - probe.at >= ttl
 
     def probed_reachable(self, endpoint_id: str) -> bool:
         """Whether the camera's last probe reached its stream (True before any probe)."""
@@ -187,6 +200,11 @@ class HaBackend:
     def warm_up(self, entity_id: str) -> None:
         """Start the camera's upstream now (a doorbell press: Alexa will ask for it)."""
         self._restreamer.prepare(entity_id)
+
+    @property
+    def probing(self) -> list[str]:
+        """Cameras with a probe under way."""
+        return sorted(self._probing)
 
     def diagnostics(self) -> dict[str, Any]:
         """Probe results per camera (no credentials: URLs are never stored here)."""
@@ -234,19 +252,33 @@ class HaBackend:
         return await self._stream_info(endpoint_id, CAUSE_APP_INTERACTION)
 
     async def _stream_info(self, endpoint_id: str, cause: str) -> StreamInfo:
+        """Stale-while-revalidate: a camera probed before is answered at once (an expired
+        result starts a probe in the background), so a slow camera never delays
+        InitializeCameraStreams or ReportState; only a never-probed camera is waited for."""
         entity_id = self.entity_id(endpoint_id)
         probe = self._probes.get(entity_id)
-        now = time.monotonic()
-        if probe is not None:
-            ttl = PROBE_CACHE_SECONDS if probe.error is None else PROBE_FAILURE_CACHE_SECONDS
-            if now - probe.at < ttl:
-                return probe.info
+        if probe is None:
+            return await asyncio.shield(self._start_probe(entity_id, cause))
+        if self._probe_due(entity_id):
+            self._start_probe(entity_id, cause)
+        return probe.info
+
+    def _start_probe(self, entity_id: str, cause: str) -> asyncio.Future[StreamInfo]:
+        """The camera's running probe, or a new one (one at a time per camera)."""
         pending = self._probing.get(entity_id)
         if pending is None:
             pending = asyncio.ensure_future(self._probe(entity_id, cause))
             self._probing[entity_id] = pending
             pending.add_done_callback(lambda _: self._probing.pop(entity_id, None))
-        return await asyncio.shield(pending)
+        return pending
+
+    async def async_close(self) -> None:
+        """Cancel probes still running (at unload)."""
+        pending = list(self._probing.values())
+        for future in pending:
+            future.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def _probe(self, entity_id: str, cause: str) -> StreamInfo:
         info = await self._probe_once(entity_id)

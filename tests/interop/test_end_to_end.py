@@ -4,6 +4,7 @@ InitializeCameraStreams hands out a URI that real clients play over TLS."""
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.alexa_cam_bridge import bridge
 from custom_components.alexa_cam_bridge.const import API_PATH
 from tests.alexa_schema import validate_message
 from tests.conftest import STREAM_HOST, RtspCamera, setup_cameras
@@ -228,3 +231,39 @@ class _StaticResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         return None
+
+
+async def test_slow_camera_does_not_delay_the_stream_answer(
+    hass: HomeAssistant,
+    entry_factory: Callable[..., MockConfigEntry],
+    hass_client: ClientFactory,
+    fake_camera_factory: CameraFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once probed, a camera whose probe is due is answered from the last result while a
+    new probe runs in the background: a camera that stopped answering (accepts TCP, says
+    nothing) does not hold up InitializeCameraStreams."""
+    camera = await fake_camera_factory.astart(width=854, height=480, audio="none")
+    cameras = await setup_cameras(hass, [RtspCamera("Front door", camera.url)])
+    entry = entry_factory({"camera.front_door": "front door"})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    client = await hass_client()
+    await _post(client, discover())  # probed: 854x480, no audio
+    backend = entry.runtime_data.backend
+    assert backend.probing == []
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        cameras.entities[
+            "camera.front_door"
+        ].source = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/hung"
+        monkeypatch.setattr(bridge, "PROBE_CACHE_SECONDS", 0)  # every probe is due now
+        message = await _post(client, initialize_streams("camera#front_door"))
+        assert message["event"]["header"]["name"] == "Response"
+        (stream,) = message["event"]["payload"]["cameraStreams"]
+        assert stream["resolution"] == {"width": 854, "height": 480}
+        assert stream["audioCodec"] == "NONE"
+        assert backend.probing == ["camera.front_door"]  # answered before the probe ended
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert backend.probing == []
