@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -18,7 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.typing import ConfigType
 
-from .bridge import HaBackend, camera_configs
+from .bridge import HaBackend, camera_configs, camera_snapshot, camera_stream_source
 from .broker import StreamBroker
 from .certfiles import CertificateError, CertificateInfo
 from .certificates import (
@@ -92,26 +93,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: AlexaCamBridgeConfigEntr
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CERTIFICATE_INVALID)
 
     broker = StreamBroker()
-    backend_ref: list[HaBackend] = []
-
-    async def source(camera_id: str) -> str | None:
-        return await backend_ref[0].stream_source(camera_id)
-
-    async def snapshot(camera_id: str) -> bytes | None:
-        return await backend_ref[0].snapshot(camera_id)
-
     restreamer = Restreamer(
         port=entry.data[CONF_PORT],
         ssl_context=ssl_context,
         broker=broker,
-        source=source,
-        snapshot=snapshot,
+        source=partial(camera_stream_source, hass),
+        snapshot=partial(camera_snapshot, hass),
         cameras=camera_configs(entry.options),
         grace_seconds=float(entry.options.get(CONF_GRACE_SECONDS, DEFAULT_GRACE_SECONDS)),
         public_host=entry.data[CONF_HOST],
     )
     backend = HaBackend(hass, entry.data, entry.options, broker, restreamer)
-    backend_ref.append(backend)
     # The ACME challenge handler is registered before the port opens.
     certificates.attach(restreamer)
     entry.runtime_data = BridgeRuntime(broker, restreamer, backend, certificates)

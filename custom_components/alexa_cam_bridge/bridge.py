@@ -116,6 +116,25 @@ def stream_info_from_probe(result: ProbeResult, *, video_only: bool) -> StreamIn
     )
 
 
+async def camera_stream_source(hass: HomeAssistant, camera_id: str) -> str | None:
+    """Upstream RTSP URL of a camera entity (the restreamer's ``source``)."""
+    try:
+        return await async_get_stream_source(hass, camera_id)
+    except HomeAssistantError as err:
+        _LOGGER.warning("No stream source for %s: %s", camera_id, err)
+        return None
+
+
+async def camera_snapshot(hass: HomeAssistant, camera_id: str) -> bytes | None:
+    """Current JPEG of a camera entity (the restreamer's ``snapshot``)."""
+    try:
+        image = await async_get_image(hass, camera_id, timeout=5)
+    except HomeAssistantError as err:
+        _LOGGER.debug("No snapshot for %s: %s", camera_id, err)
+        return None
+    return image.content
+
+
 class HaBackend:
     """Implements smart_home.SmartHomeBackend on top of Home Assistant and the restreamer."""
 
@@ -155,23 +174,6 @@ class HaBackend:
             return self._cameras[endpoint_id][0]
         except KeyError:
             raise AlexaError.no_such_endpoint(endpoint_id) from None
-
-    async def stream_source(self, camera_id: str) -> str | None:
-        """Upstream RTSP URL of a camera entity (the restreamer's ``source``)."""
-        try:
-            return await async_get_stream_source(self._hass, camera_id)
-        except HomeAssistantError as err:
-            _LOGGER.warning("No stream source for %s: %s", camera_id, err)
-            return None
-
-    async def snapshot(self, camera_id: str) -> bytes | None:
-        """Current JPEG of a camera entity (the restreamer's ``snapshot``)."""
-        try:
-            image = await async_get_image(self._hass, camera_id, timeout=5)
-        except HomeAssistantError as err:
-            _LOGGER.debug("No snapshot for %s: %s", camera_id, err)
-            return None
-        return image.content
 
     async def refresh_all(self) -> None:
         """Probe every camera whose probe is due and wait for the results (in the
